@@ -32,7 +32,7 @@ static long utrace_ioc_version(void __user *uarg)
 	/* Zero first: no uninitialised byte may reach user space. */
 	memset(&v, 0, sizeof(v));
 	v.size = min_t(u32, usize, sizeof(v));
-	v.api_version = UTRACE_API_VERSION;
+	v.api_version = UTRACE_DEV_API_VERSION;
 	v.features = utrace_features();
 	strscpy(v.kernel_release, utsname()->release, sizeof(v.kernel_release));
 	strscpy(v.module_version, UTRACE_MODULE_VERSION,

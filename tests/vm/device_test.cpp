@@ -71,8 +71,12 @@ TEST(UtraceDevice, VersionReportsApiKernelAndFeatures)
     v.size = sizeof(v);
     ASSERT_EQ(ioctl(fd.get(), UTRACE_IOC_VERSION, &v), 0) << strerror(errno);
     EXPECT_EQ(v.size, sizeof(v));
-    EXPECT_EQ(v.api_version, static_cast<__u32>(UTRACE_API_VERSION));
+    EXPECT_EQ(v.api_version, static_cast<__u32>(UTRACE_DEV_API_VERSION));
     EXPECT_TRUE(v.features & UTRACE_FEAT_DEVICE);
+    EXPECT_TRUE(v.features & UTRACE_FEAT_CORE);
+    // Both Debian kernels re-read the syscall number after sys_enter; the
+    // module proves it at load time on the loading process's next syscall.
+    EXPECT_TRUE(v.features & UTRACE_FEAT_SYSCALL_STOP_BEFORE);
     struct utsname u {};
     ASSERT_EQ(uname(&u), 0);
     EXPECT_STREQ(v.kernel_release, u.release);
@@ -94,7 +98,7 @@ TEST(UtraceDevice, VersionFromANewerCallerFillsOnlyWhatItKnows)
     utrace_version v;
     std::memcpy(&v, buf, sizeof(v));
     EXPECT_EQ(v.size, sizeof(utrace_version));
-    EXPECT_EQ(v.api_version, static_cast<__u32>(UTRACE_API_VERSION));
+    EXPECT_EQ(v.api_version, static_cast<__u32>(UTRACE_DEV_API_VERSION));
     for (size_t i = sizeof(utrace_version); i < sizeof(buf); i++)
         ASSERT_EQ(buf[i], 0xA5) << "byte " << i << " past the kernel's struct was written";
 }

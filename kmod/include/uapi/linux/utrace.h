@@ -16,7 +16,7 @@
 #include <linux/types.h>
 
 /* Bumped on any incompatible change of this header. */
-#define UTRACE_API_VERSION 1
+#define UTRACE_DEV_API_VERSION 1
 
 /* Device node: /dev/utrace, a misc device. */
 #define UTRACE_DEVICE_NAME "utrace"
@@ -42,7 +42,7 @@
  * struct utrace_version - argument of UTRACE_IOC_VERSION
  * @size:	in: sizeof(struct utrace_version) as the caller knows it;
  *		out: the number of bytes the kernel filled in.
- * @api_version: out: UTRACE_API_VERSION of the running module.
+ * @api_version: out: UTRACE_DEV_API_VERSION of the running module.
  * @features:	out: UTRACE_FEAT_* bits.
  * @kernel_release: out: the first bytes of utsname()->release, NUL-ended.
  * @module_version: out: the module's version string, NUL-ended.

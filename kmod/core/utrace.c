@@ -1,0 +1,1646 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The utrace core: engines, the attached and attaching lists, reporting
+ * passes, quiescence, resume actions and the stop.
+ *
+ * Per-thread state (struct utrace) lives in a hash keyed by task pointer: a
+ * module cannot add a field to task_struct. It is created on the first
+ * attach and freed after the thread is reaped (sched_process_free).
+ *
+ * Where things run:
+ *  - hooks (tracepoint probes) run in atomic context; they only record what
+ *    happened in utrace->pending and queue utrace->work with task_work_add();
+ *  - every report (callback pass) and every stop runs in that task_work, in
+ *    the traced thread itself on its way back to user mode (or in do_exit
+ *    for the death report), where it may sleep;
+ *  - report_reap runs in a kworker after the thread is released.
+ *
+ * Locking rules (the original's, kept):
+ *  - utrace->lock protects attaching, engine->flags writes, utrace->flags
+ *    writes, utrace->resume and the stopped/death/reap/exiting state.
+ *  - utrace->attached is walked WITHOUT a lock by the thread itself during a
+ *    reporting pass. So it may only be changed under utrace->lock AND while
+ *    the thread is quiescent: it is current, or it is stopped in
+ *    utrace_stop() (utrace->stopped, which only the thread clears, under the
+ *    lock), or it is past its death report. New engines wait on attaching
+ *    and are spliced in at the start of the thread's next pass, so an
+ *    engine attached during a pass never sees the event in progress.
+ *  - utrace_table_lock protects insertions into and removals from the hash;
+ *    lookups are RCU, and a struct utrace is freed after a grace period.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/atomic.h>
+#include <linux/freezer.h>
+#include <linux/hashtable.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/pid.h>
+#include <linux/ptrace.h>
+#include <linux/rcupdate.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/sched/task_stack.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/task_work.h>
+#include <linux/uaccess.h>
+#include <linux/utrace.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <asm/syscall.h>
+#include <asm/unistd.h>
+#include <uapi/linux/utrace.h>
+
+#include "core.h"
+
+/* In engine->flags and utrace->flags: this engine wants the thread stopped. */
+#define ENGINE_STOP (1UL << _UTRACE_NEVENTS)
+
+#define DEATH_EVENTS (UTRACE_EVENT(DEATH) | UTRACE_EVENT(QUIESCE))
+
+/*
+ * A value no system call returns (errno 4095 does not exist): written to ax
+ * when a syscall is skipped, so the exit probe can tell whether the kernel
+ * really skipped it (it re-reads the syscall number after sys_enter) or ran
+ * it anyway.
+ */
+#define SKIP_SENTINEL (-4095L)
+
+/* Bits of utrace->pending: what the task_work has to do. */
+enum {
+	PENDING_QUEUED,		/* utrace->work is queued */
+	PENDING_IQUEUED,	/* utrace->iwork (INTERRUPT) is queued */
+	PENDING_ENTRY,		/* syscall skipped: report entry, then rerun */
+	PENDING_EXIT,		/* report syscall exit */
+	PENDING_EXEC,		/* report exec */
+	PENDING_CLONE,		/* report clone (in the parent) */
+	PENDING_CLONE_HOLD,	/* new child: wait for the parent's report */
+	PENDING_DEATH,		/* report death (in do_exit) */
+};
+
+struct utrace {
+	spinlock_t lock;
+	struct list_head attached;	/* see the locking rules above */
+	struct list_head attaching;
+	struct task_struct *task;	/* valid until the free hook */
+	struct utrace_engine *reporting;
+	unsigned long flags;		/* union of engine flags, REAP, STOP */
+	unsigned long pending;		/* PENDING_* bits, atomic bitops */
+	u8 resume;			/* enum utrace_resume_action */
+	bool pending_attach;
+	bool stopped;			/* in utrace_stop(); cleared by task */
+	bool exiting;			/* past the exit hook */
+	bool death;			/* report_death in progress */
+	bool reap;			/* reaped; engines gone */
+
+	/* Owned by the thread itself (current only, no lock). */
+	long entry_nr;			/* the skipped syscall */
+	unsigned long entry_ax;		/* ax at its entry (-ENOSYS on x86) */
+	bool bypass;			/* let the re-executed syscall pass */
+	unsigned long bypass_ip;
+	long bypass_nr;
+	struct task_struct *clone_child;	/* for PENDING_CLONE */
+	unsigned long clone_flags;
+
+	struct callback_head work;
+	struct callback_head iwork;
+	struct work_struct reap_work;
+	struct hlist_node node;
+	struct rcu_head rcu;
+};
+
+#define UTRACE_HASH_BITS 10
+static DEFINE_HASHTABLE(utrace_table, UTRACE_HASH_BITS);
+static DEFINE_SPINLOCK(utrace_table_lock);
+static DECLARE_WAIT_QUEUE_HEAD(utrace_clone_wq);
+static struct kmem_cache *utrace_cachep;
+static struct kmem_cache *utrace_engine_cachep;
+static struct workqueue_struct *utrace_wq;
+
+/* Live-object counters, read-only module parameters for the tests. */
+static atomic_t utrace_live_engines = ATOMIC_INIT(0);
+static atomic_t utrace_live_threads = ATOMIC_INIT(0);
+static atomic_t utrace_pending_works = ATOMIC_INIT(0);
+
+static int utrace_counter_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%d\n", atomic_read((atomic_t *)kp->arg));
+}
+
+static const struct kernel_param_ops utrace_counter_ops = {
+	.get = utrace_counter_get,
+};
+
+module_param_cb(live_engines, &utrace_counter_ops, &utrace_live_engines, 0444);
+MODULE_PARM_DESC(live_engines, "engines not yet freed");
+module_param_cb(live_threads, &utrace_counter_ops, &utrace_live_threads, 0444);
+MODULE_PARM_DESC(live_threads, "per-thread states not yet freed");
+module_param_cb(pending_works, &utrace_counter_ops, &utrace_pending_works,
+		0444);
+MODULE_PARM_DESC(pending_works, "queued task_work and reap work items");
+
+/*
+ * Stop-before-syscall self-test, run on the first syscall the loading
+ * process makes after module init.
+ */
+enum { ST_ARMED, ST_SKIPPED, ST_REEXEC, ST_DONE };
+static struct task_struct *selftest_task;
+static int selftest_state;
+static long selftest_nr;
+static bool syscall_skip_works;
+
+u64 utrace_core_features(void)
+{
+	u64 f = UTRACE_FEAT_CORE;
+
+	if (READ_ONCE(selftest_state) == ST_DONE &&
+	    READ_ONCE(syscall_skip_works))
+		f |= UTRACE_FEAT_SYSCALL_STOP_BEFORE;
+	return f;
+}
+
+/* Fast-path test in every probe: nothing traced, nothing to do. */
+static inline bool utrace_idle(void)
+{
+	return likely(!atomic_read(&utrace_live_threads)) &&
+	       likely(!READ_ONCE(selftest_task));
+}
+
+/* Caller holds rcu_read_lock(), or is @task itself. */
+static struct utrace *task_utrace(struct task_struct *task)
+{
+	struct utrace *utrace;
+
+	hash_for_each_possible_rcu(utrace_table, utrace, node,
+				   (unsigned long)task)
+		if (utrace->task == task)
+			return utrace;
+	return NULL;
+}
+
+static struct utrace *current_utrace(void)
+{
+	struct utrace *utrace;
+
+	rcu_read_lock();
+	utrace = task_utrace(current);
+	rcu_read_unlock();
+	return utrace;
+}
+
+unsigned long utrace_task_flags(struct task_struct *task)
+{
+	struct utrace *utrace;
+	unsigned long flags = 0;
+
+	rcu_read_lock();
+	utrace = task_utrace(task);
+	if (utrace)
+		flags = READ_ONCE(utrace->flags);
+	rcu_read_unlock();
+	return flags;
+}
+EXPORT_SYMBOL_GPL(utrace_task_flags);
+
+static void utrace_work_fn(struct callback_head *cb);
+static void utrace_iwork_fn(struct callback_head *cb);
+static void utrace_reap_fn(struct work_struct *work);
+
+static struct utrace *utrace_alloc(struct task_struct *task, gfp_t gfp)
+{
+	struct utrace *utrace = kmem_cache_zalloc(utrace_cachep, gfp);
+
+	if (!utrace)
+		return NULL;
+	spin_lock_init(&utrace->lock);
+	INIT_LIST_HEAD(&utrace->attached);
+	INIT_LIST_HEAD(&utrace->attaching);
+	utrace->task = task;
+	utrace->resume = UTRACE_RESUME;
+	init_task_work(&utrace->work, utrace_work_fn);
+	init_task_work(&utrace->iwork, utrace_iwork_fn);
+	INIT_WORK(&utrace->reap_work, utrace_reap_fn);
+	return utrace;
+}
+
+/*
+ * Inserts @new for @task unless one exists. Returns the one in the table, or
+ * NULL if the task is already released (it would never be freed).
+ */
+static struct utrace *utrace_insert(struct task_struct *task,
+				    struct utrace *new)
+{
+	struct utrace *utrace;
+
+	spin_lock(&utrace_table_lock);
+	utrace = task_utrace(task);
+	if (!utrace) {
+		hash_add_rcu(utrace_table, &new->node, (unsigned long)task);
+		atomic_inc(&utrace_live_threads);
+		utrace = new;
+	}
+	spin_unlock(&utrace_table_lock);
+	if (utrace != new)
+		kmem_cache_free(utrace_cachep, new);
+	return utrace;
+}
+
+static struct utrace *utrace_get_or_create(struct task_struct *task)
+{
+	struct utrace *utrace, *new;
+
+	rcu_read_lock();
+	utrace = task_utrace(task);
+	rcu_read_unlock();
+	if (utrace)
+		return utrace;
+	new = utrace_alloc(task, GFP_KERNEL);
+	if (!new)
+		return ERR_PTR(-ENOMEM);
+	utrace = utrace_insert(task, new);
+	/*
+	 * Pairs with release_task(): if the free hook may already have run,
+	 * nobody would ever free this struct. Its removal is the reap path.
+	 */
+	smp_mb();
+	if (READ_ONCE(task->exit_state) == EXIT_DEAD && utrace == new &&
+	    list_empty(&utrace->attached) && list_empty(&utrace->attaching)) {
+		spin_lock(&utrace->lock);
+		utrace->reap = true;
+		spin_unlock(&utrace->lock);
+		get_task_struct(task);
+		atomic_inc(&utrace_pending_works);
+		queue_work(utrace_wq, &utrace->reap_work);
+		return ERR_PTR(-ESRCH);
+	}
+	return utrace;
+}
+
+static void utrace_free_rcu(struct rcu_head *rcu)
+{
+	kmem_cache_free(utrace_cachep, container_of(rcu, struct utrace, rcu));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Engines */
+
+static u32 utrace_detached_quiesce(u32 action, struct utrace_engine *engine,
+				   unsigned long event)
+{
+	return UTRACE_DETACH;
+}
+
+static void utrace_detached_reap(struct utrace_engine *engine,
+				 struct task_struct *task)
+{
+}
+
+/* A detached engine still on a list: it can only unlink itself. */
+static const struct utrace_engine_ops utrace_detached_ops = {
+	.report_quiesce = utrace_detached_quiesce,
+	.report_reap = utrace_detached_reap,
+};
+
+void __utrace_engine_release(struct kref *kref)
+{
+	struct utrace_engine *engine = container_of(kref, struct utrace_engine,
+						    kref);
+
+	WARN_ON_ONCE(!list_empty(&engine->entry));
+	if (engine->release)
+		engine->release(engine->data);
+	kmem_cache_free(utrace_engine_cachep, engine);
+	atomic_dec(&utrace_live_engines);
+}
+EXPORT_SYMBOL_GPL(__utrace_engine_release);
+
+static bool engine_matches(struct utrace_engine *engine, int flags,
+			   const struct utrace_engine_ops *ops, void *data)
+{
+	if ((flags & UTRACE_ATTACH_MATCH_OPS) && engine->ops != ops)
+		return false;
+	if ((flags & UTRACE_ATTACH_MATCH_DATA) && engine->data != data)
+		return false;
+	return engine->ops && engine->ops != &utrace_detached_ops;
+}
+
+/* Caller holds utrace->lock. */
+static struct utrace_engine *find_matching_engine(struct utrace *utrace,
+						  int flags,
+						  const struct utrace_engine_ops *ops,
+						  void *data)
+{
+	struct utrace_engine *engine;
+
+	list_for_each_entry(engine, &utrace->attached, entry)
+		if (engine_matches(engine, flags, ops, data))
+			return engine;
+	list_for_each_entry(engine, &utrace->attaching, entry)
+		if (engine_matches(engine, flags, ops, data))
+			return engine;
+	return NULL;
+}
+
+/**
+ * utrace_attach_task - attach a new engine to a thread, or look one up
+ * @target: thread to attach to; the caller keeps it alive
+ * @flags: UTRACE_ATTACH_* flags
+ * @ops: callback table for a new engine, or to match
+ * @data: engine-private pointer for a new engine, or to match
+ *
+ * Returns the engine with a reference for the caller, or an ERR_PTR:
+ * -ENOENT (lookup miss), -EINVAL (no ops), -EPERM (kernel thread), -EBUSY
+ * (the thread is ptraced), -EEXIST (EXCLUSIVE and a match exists), -ESRCH
+ * (the thread is already reaped), -ENOMEM. May sleep.
+ */
+struct utrace_engine *utrace_attach_task(struct task_struct *target, int flags,
+					 const struct utrace_engine_ops *ops,
+					 void *data)
+{
+	struct utrace_engine *engine;
+	struct utrace *utrace;
+
+	if (!(flags & UTRACE_ATTACH_CREATE)) {
+		rcu_read_lock();
+		utrace = task_utrace(target);
+		engine = NULL;
+		if (utrace) {
+			spin_lock(&utrace->lock);
+			if (!utrace->reap) {
+				engine = find_matching_engine(utrace, flags,
+							      ops, data);
+				if (engine)
+					utrace_engine_get(engine);
+			}
+			spin_unlock(&utrace->lock);
+		}
+		rcu_read_unlock();
+		return engine ?: ERR_PTR(-ENOENT);
+	}
+
+	if (unlikely(!ops) || unlikely(ops == &utrace_detached_ops))
+		return ERR_PTR(-EINVAL);
+	if (unlikely(target->flags & PF_KTHREAD))
+		return ERR_PTR(-EPERM);	/* utrace is for users */
+	/* Coexistence: never take a thread ptrace already traces. */
+	if (READ_ONCE(target->ptrace))
+		return ERR_PTR(-EBUSY);
+
+	engine = kmem_cache_alloc(utrace_engine_cachep, GFP_KERNEL);
+	if (unlikely(!engine))
+		return ERR_PTR(-ENOMEM);
+	/* One reference for the caller, one while attached. */
+	kref_init(&engine->kref);
+	kref_get(&engine->kref);
+	engine->flags = 0;
+	engine->ops = ops;
+	engine->data = data;
+	engine->release = ops->release;
+	INIT_LIST_HEAD(&engine->entry);
+	atomic_inc(&utrace_live_engines);
+
+	utrace = utrace_get_or_create(target);
+	if (IS_ERR(utrace))
+		goto fail;
+
+	spin_lock(&utrace->lock);
+	if (unlikely(utrace->reap)) {
+		spin_unlock(&utrace->lock);
+		utrace = ERR_PTR(-ESRCH);
+		goto fail;
+	}
+	if ((flags & UTRACE_ATTACH_EXCLUSIVE) &&
+	    find_matching_engine(utrace, flags, ops, data)) {
+		spin_unlock(&utrace->lock);
+		utrace = ERR_PTR(-EEXIST);
+		goto fail;
+	}
+	/* Joins at the thread's next reporting pass; see the locking rules. */
+	list_add_tail(&engine->entry, &utrace->attaching);
+	utrace->pending_attach = true;
+	WRITE_ONCE(utrace->flags, utrace->flags | UTRACE_EVENT(REAP));
+	spin_unlock(&utrace->lock);
+	return engine;
+
+fail:
+	engine->release = NULL;
+	kref_put(&engine->kref, __utrace_engine_release);
+	kref_put(&engine->kref, __utrace_engine_release);
+	return ERR_CAST(utrace);
+}
+EXPORT_SYMBOL_GPL(utrace_attach_task);
+
+struct utrace_engine *utrace_attach_pid(struct pid *pid, int flags,
+					const struct utrace_engine_ops *ops,
+					void *data)
+{
+	struct utrace_engine *engine = ERR_PTR(-ESRCH);
+	struct task_struct *task = get_pid_task(pid, PIDTYPE_PID);
+
+	if (task) {
+		engine = utrace_attach_task(task, flags, ops, data);
+		put_task_struct(task);
+	}
+	return engine;
+}
+EXPORT_SYMBOL_GPL(utrace_attach_pid);
+
+/*
+ * Returns the target's utrace with its lock held, or an ERR_PTR: -ESRCH if
+ * the engine is detached (@attached) or gone, or the thread was reaped;
+ * -ERESTARTSYS if !@attached and the engine is detached but still listed.
+ */
+static struct utrace *get_utrace_lock(struct task_struct *target,
+				      struct utrace_engine *engine,
+				      bool attached)
+	__acquires(utrace->lock)
+{
+	const struct utrace_engine_ops *ops;
+	struct utrace *utrace;
+
+	rcu_read_lock();
+	ops = READ_ONCE(engine->ops);
+	if (unlikely(!ops) ||
+	    (attached && unlikely(ops == &utrace_detached_ops))) {
+		utrace = ERR_PTR(-ESRCH);
+		goto out;
+	}
+	utrace = task_utrace(target);
+	if (unlikely(!utrace)) {
+		utrace = ERR_PTR(-ESRCH);
+		goto out;
+	}
+	spin_lock(&utrace->lock);
+	ops = engine->ops;
+	if (unlikely(utrace->reap) || unlikely(!ops) ||
+	    unlikely(ops == &utrace_detached_ops)) {
+		int err = (!attached && ops == &utrace_detached_ops &&
+			   !utrace->reap) ? -ERESTARTSYS : -ESRCH;
+
+		spin_unlock(&utrace->lock);
+		utrace = ERR_PTR(err);
+	}
+out:
+	rcu_read_unlock();
+	return utrace;
+}
+
+/* Caller holds utrace->lock; the thread is current or quiescent. */
+static void splice_attaching(struct utrace *utrace)
+{
+	list_splice_tail_init(&utrace->attaching, &utrace->attached);
+	utrace->pending_attach = false;
+}
+
+/*
+ * Marks an engine detached. Caller holds utrace->lock. ops is switched
+ * before flags, pairing with the barriers in start_callback(), so a pass
+ * never calls the old ops with the new flags.
+ */
+static void mark_engine_detached(struct utrace_engine *engine)
+{
+	WRITE_ONCE(engine->ops, &utrace_detached_ops);
+	/* ops before flags: pairs with smp_rmb() in start_callback(). */
+	smp_wmb();
+	WRITE_ONCE(engine->flags, UTRACE_EVENT(QUIESCE));
+}
+
+static void utrace_wake(struct task_struct *task)
+{
+	/*
+	 * wake_up_state() is not exported (and sealed on 6.12): a wait entry
+	 * naming the task gets the same try_to_wake_up(task, __TASK_TRACED).
+	 */
+	struct wait_queue_entry wqe = { .private = task };
+
+	default_wake_function(&wqe, __TASK_TRACED, 0, NULL);
+}
+
+/*
+ * Recomputes utrace->flags, unlinks detached engines onto @detached and
+ * wakes the thread if no engine wants it stopped any more. Caller holds
+ * utrace->lock, and the thread is current or quiescent.
+ */
+static void utrace_reset(struct utrace *utrace, struct list_head *detached)
+{
+	struct utrace_engine *engine, *next;
+	unsigned long flags = 0;
+
+	splice_attaching(utrace);
+	list_for_each_entry_safe(engine, next, &utrace->attached, entry) {
+		if (engine->ops == &utrace_detached_ops) {
+			WRITE_ONCE(engine->ops, NULL);
+			list_move(&engine->entry, detached);
+		} else {
+			flags |= engine->flags | UTRACE_EVENT(REAP);
+		}
+	}
+	if (utrace->exiting && !utrace->death)
+		flags &= UTRACE_EVENT(REAP) | ENGINE_STOP;
+	WRITE_ONCE(utrace->flags, flags);
+	if (!(flags & ENGINE_STOP) && utrace->stopped) {
+		utrace->stopped = false;
+		utrace_wake(utrace->task);
+	}
+}
+
+static void put_detached_list(struct list_head *list)
+{
+	struct utrace_engine *engine, *next;
+
+	list_for_each_entry_safe(engine, next, list, entry) {
+		list_del_init(&engine->entry);
+		utrace_engine_put(engine);	/* the implicit reference */
+	}
+}
+
+/* Takes a module reference per queued work, so unload waits for it. */
+static void utrace_queue(struct utrace *utrace, bool interrupt)
+{
+	int bit = interrupt ? PENDING_IQUEUED : PENDING_QUEUED;
+	struct callback_head *cb = interrupt ? &utrace->iwork : &utrace->work;
+
+	if (test_and_set_bit(bit, &utrace->pending))
+		return;
+	__module_get(THIS_MODULE);
+	atomic_inc(&utrace_pending_works);
+	/*
+	 * TWA_SIGNAL breaks an interruptible sleep (syscall restarted as after
+	 * a stop signal); TWA_RESUME runs at the next return to user mode.
+	 */
+	if (task_work_add(utrace->task, cb,
+			  interrupt ? TWA_SIGNAL : TWA_RESUME)) {
+		/* The thread is past exit_task_work(): nothing more to run. */
+		clear_bit(bit, &utrace->pending);
+		atomic_dec(&utrace_pending_works);
+		module_put(THIS_MODULE);
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* Engine control */
+
+static void mark_engine_wants_stop(struct utrace *utrace,
+				   struct utrace_engine *engine)
+{
+	WRITE_ONCE(engine->flags, engine->flags | ENGINE_STOP);
+	WRITE_ONCE(utrace->flags, utrace->flags | ENGINE_STOP);
+}
+
+static void clear_engine_wants_stop(struct utrace_engine *engine)
+{
+	WRITE_ONCE(engine->flags, engine->flags & ~ENGINE_STOP);
+}
+
+/* Caller holds utrace->lock. Asks the thread for a pass soon. */
+static void utrace_request(struct utrace *utrace,
+			   enum utrace_resume_action action)
+{
+	if (action >= utrace->resume)
+		return;
+	utrace->resume = action;
+	if (!utrace->stopped && !utrace->exiting)
+		utrace_queue(utrace, action == UTRACE_INTERRUPT);
+}
+
+/**
+ * utrace_set_events - choose which events an engine sees
+ * @target: the thread the engine is attached to
+ * @engine: the engine
+ * @events: UTRACE_EVENT() bits; the engine's own stop state is kept
+ *
+ * Returns 0, -ESRCH (engine detached or thread reaped), -EALREADY (a death
+ * report may have begun or the thread is exiting; nothing changed), or
+ * -EINPROGRESS (bits were cleared while a callback of this engine may be
+ * running on another CPU; the change is made, utrace_barrier() waits).
+ */
+int utrace_set_events(struct task_struct *target, struct utrace_engine *engine,
+		      unsigned long events)
+{
+	struct utrace *utrace;
+	unsigned long old;
+	int ret = 0;
+
+	utrace = get_utrace_lock(target, engine, true);
+	if (IS_ERR(utrace))
+		return PTR_ERR(utrace);
+
+	events &= ~ENGINE_STOP;
+	old = engine->flags & ~ENGINE_STOP;
+	if (((events & ~old) & DEATH_EVENTS) && utrace->exiting) {
+		ret = -EALREADY;
+		goto unlock;
+	}
+	if (((old & ~events) & DEATH_EVENTS) && utrace->death) {
+		ret = -EALREADY;
+		goto unlock;
+	}
+	WRITE_ONCE(engine->flags, events | (engine->flags & ENGINE_STOP));
+	WRITE_ONCE(utrace->flags, utrace->flags | events);
+	if ((old & ~events) && target != current && !utrace->stopped &&
+	    !target->exit_state && READ_ONCE(utrace->reporting) == engine)
+		ret = -EINPROGRESS;
+unlock:
+	spin_unlock(&utrace->lock);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(utrace_set_events);
+
+int utrace_set_events_pid(struct pid *pid, struct utrace_engine *engine,
+			  unsigned long events)
+{
+	struct task_struct *task = get_pid_task(pid, PIDTYPE_PID);
+	int ret = -ESRCH;
+
+	if (task) {
+		ret = utrace_set_events(task, engine, events);
+		put_task_struct(task);
+	}
+	return ret;
+}
+EXPORT_SYMBOL_GPL(utrace_set_events_pid);
+
+/**
+ * utrace_control - control a thread manipulated by an engine
+ * @target: the thread the engine is attached to
+ * @engine: the engine
+ * @action: what the thread should do
+ *
+ * Returns 0; -EINPROGRESS (STOP: the thread is not stopped yet; DETACH: a
+ * callback of this engine may be running); -EINVAL (bad action, or
+ * REPORT/SINGLESTEP/BLOCKSTEP without QUIESCE); -ESRCH (engine detached,
+ * thread reaped, or any action but DETACH on a dead thread); -EALREADY
+ * (DETACH while report_death runs); -EOPNOTSUPP (stepping, not available).
+ */
+int utrace_control(struct task_struct *target, struct utrace_engine *engine,
+		   enum utrace_resume_action action)
+{
+	struct utrace *utrace;
+	LIST_HEAD(detached);
+	bool reset;
+	int ret = 0;
+
+	if (unlikely(action >= UTRACE_RESUME_MAX))
+		return -EINVAL;
+	if (action >= UTRACE_REPORT && action < UTRACE_RESUME &&
+	    !(READ_ONCE(engine->flags) & UTRACE_EVENT(QUIESCE)))
+		return -EINVAL;
+
+	utrace = get_utrace_lock(target, engine, true);
+	if (IS_ERR(utrace))
+		return PTR_ERR(utrace);
+
+	/* Quiescent: we may unlink engines and wake it (locking rules). */
+	reset = utrace->stopped;
+	if (target->exit_state || utrace->exiting) {
+		if (action != UTRACE_DETACH) {
+			ret = -ESRCH;
+			goto unlock;
+		}
+		if (utrace->death) {
+			ret = -EALREADY;
+			goto unlock;
+		}
+		reset = reset || target->exit_state;
+	}
+
+	switch (action) {
+	case UTRACE_STOP:
+		mark_engine_wants_stop(utrace, engine);
+		if (!reset) {
+			utrace_request(utrace, UTRACE_REPORT);
+			ret = -EINPROGRESS;
+		}
+		break;
+	case UTRACE_DETACH:
+		clear_engine_wants_stop(engine);
+		mark_engine_detached(engine);
+		if (!reset && target != current) {
+			if (READ_ONCE(utrace->reporting) == engine)
+				ret = -EINPROGRESS;
+			utrace_request(utrace, UTRACE_REPORT);
+		}
+		break;
+	case UTRACE_RESUME:
+		clear_engine_wants_stop(engine);
+		break;
+	case UTRACE_REPORT:
+	case UTRACE_INTERRUPT:
+		clear_engine_wants_stop(engine);
+		if (reset)
+			utrace->resume = min_t(u8, utrace->resume, action);
+		else
+			utrace_request(utrace, action);
+		break;
+	case UTRACE_SINGLESTEP:
+	case UTRACE_BLOCKSTEP:
+	default:
+		ret = -EOPNOTSUPP;
+		break;
+	}
+	if (reset && ret != -EOPNOTSUPP)
+		utrace_reset(utrace, &detached);
+unlock:
+	spin_unlock(&utrace->lock);
+	put_detached_list(&detached);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(utrace_control);
+
+int utrace_control_pid(struct pid *pid, struct utrace_engine *engine,
+		       enum utrace_resume_action action)
+{
+	struct task_struct *task = get_pid_task(pid, PIDTYPE_PID);
+	int ret = -ESRCH;
+
+	if (task) {
+		ret = utrace_control(task, engine, action);
+		put_task_struct(task);
+	}
+	return ret;
+}
+EXPORT_SYMBOL_GPL(utrace_control_pid);
+
+/**
+ * utrace_barrier - wait until an engine's callback in progress has returned
+ * @target: the thread the engine is attached to
+ * @engine: the engine, which may already be detached (caller holds a ref)
+ *
+ * Returns 0 once no callback of @engine is running on @target, -ESRCH if
+ * the engine is fully detached or the thread reaped, -ERESTARTSYS on a
+ * signal. May sleep.
+ */
+int utrace_barrier(struct task_struct *target, struct utrace_engine *engine)
+{
+	struct utrace *utrace;
+	int ret = -ERESTARTSYS;
+
+	if (target == current)
+		return 0;
+	do {
+		utrace = get_utrace_lock(target, engine, false);
+		if (IS_ERR(utrace)) {
+			ret = PTR_ERR(utrace);
+			if (ret != -ERESTARTSYS)
+				break;
+		} else {
+			ret = READ_ONCE(utrace->reporting) == engine ?
+			      -ERESTARTSYS : 0;
+			spin_unlock(&utrace->lock);
+			if (!ret)
+				break;
+		}
+		schedule_timeout_interruptible(1);
+	} while (!signal_pending(current));
+	return ret;
+}
+EXPORT_SYMBOL_GPL(utrace_barrier);
+
+int utrace_barrier_pid(struct pid *pid, struct utrace_engine *engine)
+{
+	struct task_struct *task = get_pid_task(pid, PIDTYPE_PID);
+	int ret = -ESRCH;
+
+	if (task) {
+		ret = utrace_barrier(task, engine);
+		put_task_struct(task);
+	}
+	return ret;
+}
+EXPORT_SYMBOL_GPL(utrace_barrier_pid);
+
+/**
+ * utrace_prepare_examine - make sure a stopped thread is off its CPU
+ * @target: the thread the engine holds stopped
+ * @engine: the engine
+ * @exam: state for utrace_finish_examine()
+ *
+ * Returns 0 when @target is held stopped by @engine and off CPU, -EINVAL if
+ * @engine does not hold it stopped, -ESRCH if it is dead, -EAGAIN if it is
+ * still running.
+ */
+int utrace_prepare_examine(struct task_struct *target,
+			   struct utrace_engine *engine,
+			   struct utrace_examiner *exam)
+{
+	struct utrace *utrace;
+	int tries, ret = 0;
+
+	if (target == current)
+		return 0;
+	utrace = get_utrace_lock(target, engine, true);
+	if (IS_ERR(utrace))
+		return PTR_ERR(utrace);
+	if (!(engine->flags & ENGINE_STOP))
+		ret = -EINVAL;
+	else if (target->exit_state)
+		ret = -ESRCH;
+	else if (!utrace->stopped)
+		ret = -EAGAIN;
+	spin_unlock(&utrace->lock);
+	if (ret)
+		return ret;
+	/* wait_task_inactive() is not exported: wait for it to leave its CPU. */
+	for (tries = 0; READ_ONCE(target->on_cpu); tries++) {
+		if (tries > 1000)
+			return -EAGAIN;
+		cond_resched();
+	}
+	exam->state = READ_ONCE(target->__state);
+	exam->ncsw = READ_ONCE(target->nvcsw) + READ_ONCE(target->nivcsw);
+	if (exam->state == TASK_RUNNING)
+		return -EAGAIN;
+	return 0;
+}
+EXPORT_SYMBOL_GPL(utrace_prepare_examine);
+
+int utrace_finish_examine(struct task_struct *target,
+			  struct utrace_engine *engine,
+			  struct utrace_examiner *exam)
+{
+	struct utrace *utrace;
+	int ret = 0;
+
+	if (target == current)
+		return 0;
+	utrace = get_utrace_lock(target, engine, true);
+	if (IS_ERR(utrace))
+		return PTR_ERR(utrace);
+	if (!(engine->flags & ENGINE_STOP))
+		ret = -EINVAL;
+	else if (READ_ONCE(target->__state) != exam->state ||
+		 READ_ONCE(target->nvcsw) + READ_ONCE(target->nivcsw) !=
+		 exam->ncsw)
+		ret = -EAGAIN;
+	spin_unlock(&utrace->lock);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(utrace_finish_examine);
+
+/* ---------------------------------------------------------------------- */
+/* Reporting passes: only ever run by the thread itself (current). */
+
+struct utrace_report {
+	u32 result;
+	enum utrace_resume_action action;
+	enum utrace_resume_action resume_action;
+	bool detaches;
+	bool spurious;
+};
+
+#define INIT_REPORT(var) \
+	struct utrace_report var = { \
+		.action = UTRACE_RESUME, \
+		.resume_action = UTRACE_RESUME, \
+		.spurious = true, \
+	}
+
+/*
+ * Applies a callback's return value. Returns true if the engine is now
+ * detached (it returned DETACH, or utrace_control() detached it meanwhile).
+ */
+static bool finish_callback(struct utrace *utrace, struct utrace_report *report,
+			    struct utrace_engine *engine, u32 ret)
+{
+	enum utrace_resume_action action = utrace_resume_action(ret);
+	bool detached = false;
+
+	report->result = ret & ~UTRACE_RESUME_MASK;
+	report->spurious = false;
+
+	/* The lock only when this engine's state changes (not the fast path). */
+	if (action == UTRACE_DETACH ||
+	    READ_ONCE(engine->ops) == &utrace_detached_ops) {
+		spin_lock(&utrace->lock);
+		if (engine->ops != &utrace_detached_ops)
+			mark_engine_detached(engine);
+		spin_unlock(&utrace->lock);
+		report->detaches = true;
+		detached = true;
+	} else {
+		if (action < report->action)
+			report->action = action;
+		if (action != UTRACE_STOP && action < report->resume_action)
+			report->resume_action = action;
+		if ((action == UTRACE_STOP) !=
+		    !!(READ_ONCE(engine->flags) & ENGINE_STOP)) {
+			spin_lock(&utrace->lock);
+			/* A concurrent DETACH wins over our stop request. */
+			if (engine->ops == &utrace_detached_ops)
+				report->detaches = detached = true;
+			else if (action == UTRACE_STOP)
+				mark_engine_wants_stop(utrace, engine);
+			else
+				clear_engine_wants_stop(engine);
+			spin_unlock(&utrace->lock);
+		}
+	}
+	/* Pairs with utrace_barrier(): the result is in place before this. */
+	smp_store_release(&utrace->reporting, NULL);
+	return detached;
+}
+
+/*
+ * Starts one engine's part of a pass: the report_quiesce call (for QUIESCE
+ * engines and detached ones), then whether the engine wants @event itself.
+ * Returns the ops to call, or NULL to skip the engine.
+ */
+static const struct utrace_engine_ops *
+start_callback(struct utrace *utrace, struct utrace_report *report,
+	       struct utrace_engine *engine, unsigned long event)
+{
+	const struct utrace_engine_ops *ops;
+	unsigned long want;
+
+	WRITE_ONCE(utrace->reporting, engine);
+	/* reporting before flags: utrace_barrier() must see us running. */
+	smp_mb();
+	want = READ_ONCE(engine->flags);
+	/* flags before ops: pairs with smp_wmb() in mark_engine_detached(). */
+	smp_rmb();
+	ops = READ_ONCE(engine->ops);
+
+	if ((want & UTRACE_EVENT(QUIESCE)) || ops == &utrace_detached_ops) {
+		u32 ret = ops->report_quiesce ?
+			  ops->report_quiesce(report->action, engine, event) :
+			  UTRACE_RESUME;
+
+		if (finish_callback(utrace, report, engine, ret))
+			return NULL;
+		if (!event)
+			return NULL;
+		WRITE_ONCE(utrace->reporting, engine);
+		/* As above; report_quiesce may have enabled this very event. */
+		smp_mb();
+		want = READ_ONCE(engine->flags);
+	}
+
+	if (want & ENGINE_STOP)
+		report->action = UTRACE_STOP;
+	if (want & event)
+		return ops;
+	/* Not calling: utrace_barrier() may stop waiting. */
+	smp_store_release(&utrace->reporting, NULL);
+	return NULL;
+}
+
+#define REPORT_CALLBACKS(rev, utrace, report, event, callback, ...)	\
+	do {								\
+		struct utrace_engine *engine;				\
+		const struct utrace_engine_ops *ops;			\
+		list_for_each_entry##rev(engine, &(utrace)->attached, entry) { \
+			ops = start_callback(utrace, report, engine, event); \
+			if (!ops)					\
+				continue;				\
+			if (!ops->callback) {				\
+				/* no callback: the barrier may pass */	\
+				smp_store_release(&(utrace)->reporting, NULL); \
+				continue;				\
+			}						\
+			finish_callback(utrace, report, engine,		\
+					ops->callback(__VA_ARGS__));	\
+		}							\
+	} while (0)
+
+/* Splices new engines and takes the pending resume action. */
+static enum utrace_resume_action start_report(struct utrace *utrace)
+{
+	enum utrace_resume_action resume = READ_ONCE(utrace->resume);
+
+	/* The common pass takes no lock: nothing to splice or consume. */
+	if (READ_ONCE(utrace->pending_attach) || resume < UTRACE_RESUME) {
+		spin_lock(&utrace->lock);
+		splice_attaching(utrace);
+		resume = utrace->resume;
+		utrace->resume = UTRACE_RESUME;
+		spin_unlock(&utrace->lock);
+	}
+	return resume;
+}
+
+/* After a pass: drop detached engines, shrink the flags if nobody cared. */
+static void finish_report(struct utrace *utrace, struct utrace_report *report)
+{
+	LIST_HEAD(detached);
+
+	if (!report->detaches && !report->spurious)
+		return;
+	spin_lock(&utrace->lock);
+	utrace_reset(utrace, &detached);
+	spin_unlock(&utrace->lock);
+	put_detached_list(&detached);
+}
+
+/*
+ * The stop. Sleeps in TASK_TRACED (shown as 't', not woken by ordinary
+ * signals, woken by SIGKILL) without JOBCTL_TRACED, which belongs to ptrace.
+ * The state is set before the condition is checked, so a wake-up between
+ * the check and schedule() is not lost.
+ */
+static void utrace_stop(struct utrace *utrace)
+{
+	bool stop;
+
+	for (;;) {
+		set_special_state(TASK_TRACED);
+		/* State before the test: a concurrent wake-up is not lost. */
+		smp_mb();
+		spin_lock(&utrace->lock);
+		stop = (utrace->flags & ENGINE_STOP) &&
+		       !fatal_signal_pending(current) &&
+		       !(current->flags & PF_EXITING);
+		utrace->stopped = stop;
+		spin_unlock(&utrace->lock);
+		if (!stop)
+			break;
+		schedule();
+	}
+	__set_current_state(TASK_RUNNING);
+	try_to_freeze();
+}
+
+/* Does the stop a pass chose, then the reports asked for meanwhile. */
+static void finish_resume_report(struct utrace *utrace,
+				 struct utrace_report *report)
+{
+	finish_report(utrace, report);
+	if (report->action == UTRACE_STOP) {
+		utrace_stop(utrace);
+		/* A REPORT or INTERRUPT requested while stopped re-arms. */
+		if (report->resume_action < UTRACE_RESUME) {
+			spin_lock(&utrace->lock);
+			if (report->resume_action < utrace->resume)
+				utrace->resume = report->resume_action;
+			spin_unlock(&utrace->lock);
+		}
+	}
+}
+
+/* The resume report (event 0) and any stop still wanted. */
+static void utrace_resume_report(struct utrace *utrace)
+{
+	int rounds;
+
+	for (rounds = 0; rounds < 64; rounds++) {
+		enum utrace_resume_action resume = start_report(utrace);
+
+		INIT_REPORT(report);
+
+		if (fatal_signal_pending(current))
+			return;
+		if (resume < UTRACE_RESUME) {
+			REPORT_CALLBACKS(, utrace, &report, 0, report_quiesce,
+					 report.action, engine, 0);
+		} else if (READ_ONCE(utrace->flags) & ENGINE_STOP) {
+			/* Engines that keep a stop without QUIESCE. */
+			struct utrace_engine *engine;
+
+			list_for_each_entry(engine, &utrace->attached, entry)
+				if (READ_ONCE(engine->flags) & ENGINE_STOP)
+					report.action = UTRACE_STOP;
+			report.spurious = report.action != UTRACE_STOP;
+		} else {
+			finish_report(utrace, &report);
+			return;
+		}
+		finish_resume_report(utrace, &report);
+		if (READ_ONCE(utrace->resume) == UTRACE_RESUME &&
+		    !(READ_ONCE(utrace->flags) & ENGINE_STOP))
+			return;
+	}
+}
+
+static void utrace_report_syscall_entry(struct utrace *utrace,
+					struct pt_regs *regs)
+{
+	u32 resumed = 0;
+	u32 result;
+
+	/* Show the registers as at syscall entry (ptrace's view). */
+	regs->orig_ax = utrace->entry_nr;
+	regs->ax = utrace->entry_ax;
+	regs->ip += 2;
+
+	for (;;) {
+		INIT_REPORT(report);
+
+		start_report(utrace);
+		REPORT_CALLBACKS(_reverse, utrace, &report,
+				 UTRACE_EVENT(SYSCALL_ENTRY), report_syscall_entry,
+				 report.result | report.action | resumed,
+				 engine, regs);
+		result = report.result;
+		finish_report(utrace, &report);
+		if (report.action != UTRACE_STOP)
+			break;
+		utrace_stop(utrace);
+		if (fatal_signal_pending(current)) {
+			result = UTRACE_SYSCALL_ABORT;
+			break;
+		}
+		spin_lock(&utrace->lock);
+		if (report.resume_action < utrace->resume)
+			utrace->resume = report.resume_action;
+		spin_unlock(&utrace->lock);
+		/* Repeat the report only if someone asked for one. */
+		if (READ_ONCE(utrace->resume) > UTRACE_REPORT)
+			break;
+		resumed = UTRACE_SYSCALL_RESUMED;
+	}
+
+	if (utrace_syscall_action(result) == UTRACE_SYSCALL_ABORT) {
+		/* Not run: ax is the entry value, or what an engine put there. */
+		regs->orig_ax = -1;
+		if (READ_ONCE(utrace->flags) & UTRACE_EVENT(SYSCALL_EXIT))
+			set_bit(PENDING_EXIT, &utrace->pending);
+	} else {
+		/* Run it: re-execute the syscall instruction, let it pass. */
+		utrace->bypass = true;
+		utrace->bypass_ip = regs->ip;
+		utrace->bypass_nr = regs->orig_ax;
+		regs->ax = regs->orig_ax;
+		regs->orig_ax = -1;
+		regs->ip -= 2;
+	}
+}
+
+/* A deferred-stop event: STOP takes effect in the resume report. */
+static void utrace_note_deferred(struct utrace *utrace,
+				 struct utrace_report *report)
+{
+	enum utrace_resume_action resume = report->action;
+
+	finish_report(utrace, report);
+	if (resume == UTRACE_STOP)
+		resume = UTRACE_REPORT;
+	spin_lock(&utrace->lock);
+	if (resume < utrace->resume)
+		utrace->resume = resume;
+	spin_unlock(&utrace->lock);
+}
+
+static void utrace_report_syscall_exit(struct utrace *utrace,
+				       struct pt_regs *regs)
+{
+	INIT_REPORT(report);
+
+	start_report(utrace);
+	REPORT_CALLBACKS(, utrace, &report, UTRACE_EVENT(SYSCALL_EXIT),
+			 report_syscall_exit, report.action, engine, regs);
+	utrace_note_deferred(utrace, &report);
+}
+
+static void utrace_report_exec(struct utrace *utrace, struct pt_regs *regs)
+{
+	INIT_REPORT(report);
+
+	start_report(utrace);
+	REPORT_CALLBACKS(, utrace, &report, UTRACE_EVENT(EXEC), report_exec,
+			 report.action, engine, NULL, NULL, regs);
+	utrace_note_deferred(utrace, &report);
+}
+
+static void release_clone_hold(struct task_struct *child)
+{
+	struct utrace *cu;
+
+	rcu_read_lock();
+	cu = task_utrace(child);
+	if (cu && test_and_clear_bit(PENDING_CLONE_HOLD, &cu->pending))
+		wake_up_all(&utrace_clone_wq);
+	rcu_read_unlock();
+}
+
+static void utrace_report_clone(struct utrace *utrace)
+{
+	struct task_struct *child = utrace->clone_child;
+
+	INIT_REPORT(report);
+
+	utrace->clone_child = NULL;
+	if (!child)
+		return;
+	start_report(utrace);
+	REPORT_CALLBACKS(, utrace, &report, UTRACE_EVENT(CLONE), report_clone,
+			 report.action, engine, utrace->clone_flags, child);
+	release_clone_hold(child);
+	put_task_struct(child);
+	utrace_note_deferred(utrace, &report);
+}
+
+static void utrace_report_death(struct utrace *utrace)
+{
+	struct task_struct *task = current;
+	bool group_dead = !atomic_read(&task->signal->live);
+	int signal = thread_group_leader(task) ? task->exit_signal : -1;
+	struct utrace_engine *engine;
+	const struct utrace_engine_ops *ops;
+	LIST_HEAD(detached);
+
+	INIT_REPORT(report);
+
+	spin_lock(&utrace->lock);
+	utrace->death = true;
+	utrace->resume = UTRACE_RESUME;
+	splice_attaching(utrace);
+	spin_unlock(&utrace->lock);
+
+	list_for_each_entry(engine, &utrace->attached, entry) {
+		ops = start_callback(utrace, &report, engine,
+				     UTRACE_EVENT(DEATH));
+		if (!ops)
+			continue;
+		if (!ops->report_death) {
+			/* no callback: the barrier may pass */
+			smp_store_release(&utrace->reporting, NULL);
+			continue;
+		}
+		finish_callback(utrace, &report, engine,
+				ops->report_death(engine, group_dead, signal));
+	}
+
+	spin_lock(&utrace->lock);
+	utrace->death = false;
+	utrace_reset(utrace, &detached);
+	spin_unlock(&utrace->lock);
+	put_detached_list(&detached);
+}
+
+/*
+ * The task_work: everything that may sleep. Runs in the traced thread on
+ * its way to user mode (or in get_signal(), or in do_exit()).
+ */
+static void utrace_resume(struct utrace *utrace)
+{
+	struct pt_regs *regs = task_pt_regs(current);
+	struct task_struct *child;
+
+	if (current->flags & PF_EXITING) {
+		/* Never stop an exiting thread; release a held child. */
+		child = utrace->clone_child;
+		if (child) {
+			utrace->clone_child = NULL;
+			release_clone_hold(child);
+			put_task_struct(child);
+		}
+		clear_bit(PENDING_ENTRY, &utrace->pending);
+		clear_bit(PENDING_EXIT, &utrace->pending);
+		clear_bit(PENDING_EXEC, &utrace->pending);
+		clear_bit(PENDING_CLONE, &utrace->pending);
+		if (test_and_clear_bit(PENDING_DEATH, &utrace->pending))
+			utrace_report_death(utrace);
+		return;
+	}
+
+	/* A new child runs no user code before its parent's report_clone. */
+	if (test_bit(PENDING_CLONE_HOLD, &utrace->pending))
+		wait_event_killable(utrace_clone_wq,
+				    !test_bit(PENDING_CLONE_HOLD,
+					      &utrace->pending));
+
+	if (test_and_clear_bit(PENDING_ENTRY, &utrace->pending))
+		utrace_report_syscall_entry(utrace, regs);
+	if (test_and_clear_bit(PENDING_EXIT, &utrace->pending))
+		utrace_report_syscall_exit(utrace, regs);
+	if (test_and_clear_bit(PENDING_EXEC, &utrace->pending))
+		utrace_report_exec(utrace, regs);
+	if (test_and_clear_bit(PENDING_CLONE, &utrace->pending))
+		utrace_report_clone(utrace);
+	utrace_resume_report(utrace);
+}
+
+static void utrace_work_done(void)
+{
+	atomic_dec(&utrace_pending_works);
+	/*
+	 * The last instructions after this put are covered by the
+	 * synchronize_rcu_tasks() in utrace_core_exit().
+	 */
+	module_put(THIS_MODULE);
+}
+
+static void utrace_work_fn(struct callback_head *cb)
+{
+	struct utrace *utrace = container_of(cb, struct utrace, work);
+
+	clear_bit(PENDING_QUEUED, &utrace->pending);
+	utrace_resume(utrace);
+	utrace_work_done();
+}
+
+static void utrace_iwork_fn(struct callback_head *cb)
+{
+	struct utrace *utrace = container_of(cb, struct utrace, iwork);
+
+	clear_bit(PENDING_IQUEUED, &utrace->pending);
+	utrace_resume(utrace);
+	utrace_work_done();
+}
+
+/* ---------------------------------------------------------------------- */
+/* Hooks (atomic context) */
+
+/* current is the self-test task: ours is not its last reference. */
+static void selftest_finish(void)
+{
+	struct task_struct *task = xchg(&selftest_task, NULL);
+
+	if (task)
+		put_task_struct(task);
+}
+
+static void selftest_sys_enter(struct pt_regs *regs, long id)
+{
+	switch (READ_ONCE(selftest_state)) {
+	case ST_ARMED:
+		selftest_nr = id;
+		regs->orig_ax = -1;
+		regs->ax = SKIP_SENTINEL;
+		regs->ip -= 2;
+		WRITE_ONCE(selftest_state, ST_SKIPPED);
+		break;
+	case ST_REEXEC:
+		WRITE_ONCE(selftest_state, ST_DONE);
+		selftest_finish();
+		break;
+	}
+}
+
+static void selftest_sys_exit(struct pt_regs *regs)
+{
+	if (READ_ONCE(selftest_state) != ST_SKIPPED)
+		return;
+	if (regs->ax == SKIP_SENTINEL) {
+		/* Skipped: run it again for real, exactly once. */
+		WRITE_ONCE(syscall_skip_works, true);
+		regs->ax = selftest_nr;
+		WRITE_ONCE(selftest_state, ST_REEXEC);
+	} else {
+		/* The kernel ran it anyway: undo the rewind. */
+		regs->ip += 2;
+		WRITE_ONCE(selftest_state, ST_DONE);
+		selftest_finish();
+	}
+}
+
+void utrace_hook_sys_enter(struct pt_regs *regs, long id)
+{
+	struct utrace *utrace;
+
+	if (utrace_idle())
+		return;
+	if (unlikely(current == READ_ONCE(selftest_task))) {
+		selftest_sys_enter(regs, id);
+		return;
+	}
+	utrace = current_utrace();
+	if (!utrace)
+		return;
+	if (utrace->bypass) {
+		if (regs->ip == utrace->bypass_ip && id == utrace->bypass_nr) {
+			utrace->bypass = false;
+			return;
+		}
+	}
+	if (!(READ_ONCE(utrace->flags) & UTRACE_EVENT(SYSCALL_ENTRY)) ||
+	    id < 0)
+		return;
+	/*
+	 * Skip the syscall and rewind to its instruction, as for
+	 * -ERESTARTNOINTR; the report (which may stop) runs in task_work and
+	 * then lets the instruction run again.
+	 */
+	utrace->entry_nr = id;
+	utrace->entry_ax = regs->ax;
+	regs->orig_ax = -1;
+	regs->ax = SKIP_SENTINEL;
+	regs->ip -= 2;
+	set_bit(PENDING_ENTRY, &utrace->pending);
+	utrace_queue(utrace, false);
+}
+
+void utrace_hook_sys_exit(struct pt_regs *regs, long ret)
+{
+	struct utrace *utrace;
+
+	if (utrace_idle())
+		return;
+	if (unlikely(current == READ_ONCE(selftest_task))) {
+		selftest_sys_exit(regs);
+		return;
+	}
+	utrace = current_utrace();
+	if (!utrace)
+		return;
+	if (test_bit(PENDING_ENTRY, &utrace->pending)) {
+		if (regs->ax != SKIP_SENTINEL) {
+			/* Old kernel: it did not re-read the number. */
+			clear_bit(PENDING_ENTRY, &utrace->pending);
+			regs->ip += 2;
+			pr_warn_once("this kernel cannot stop before a syscall\n");
+		}
+		return;
+	}
+	if (READ_ONCE(utrace->flags) & UTRACE_EVENT(SYSCALL_EXIT)) {
+		set_bit(PENDING_EXIT, &utrace->pending);
+		utrace_queue(utrace, false);
+	}
+}
+
+static unsigned long clone_flags_of(struct pt_regs *regs)
+{
+	u64 flags = 0;
+
+	switch (regs->orig_ax) {
+	case __NR_clone:
+		return regs->di;
+	case __NR_clone3:
+		if (copy_from_user_nofault(&flags, (void __user *)regs->di,
+					   sizeof(flags)))
+			return 0;
+		return flags;
+	case __NR_vfork:
+		return CLONE_VFORK | CLONE_VM | SIGCHLD;
+	default:
+		return SIGCHLD;
+	}
+}
+
+void utrace_hook_fork(struct task_struct *parent, struct task_struct *child)
+{
+	struct utrace *utrace, *cu;
+	unsigned long flags;
+
+	if (utrace_idle() || parent != current)
+		return;
+	utrace = current_utrace();
+	if (!utrace || !(READ_ONCE(utrace->flags) & UTRACE_EVENT(CLONE)))
+		return;
+	if (child->flags & (PF_KTHREAD | PF_IO_WORKER) || utrace->clone_child)
+		return;
+	flags = clone_flags_of(task_pt_regs(current));
+
+	/*
+	 * Hold the child before its first instruction until our report_clone
+	 * has run, so engines can attach to it and stop it there. Not for
+	 * vfork: the parent waits for the child before it can report.
+	 */
+	if (!(flags & CLONE_VFORK)) {
+		cu = utrace_alloc(child, GFP_NOWAIT | __GFP_NOWARN);
+		if (cu) {
+			set_bit(PENDING_CLONE_HOLD, &cu->pending);
+			cu = utrace_insert(child, cu);
+			utrace_queue(cu, false);
+		}
+	}
+	get_task_struct(child);
+	utrace->clone_child = child;
+	utrace->clone_flags = flags;
+	set_bit(PENDING_CLONE, &utrace->pending);
+	utrace_queue(utrace, false);
+}
+
+void utrace_hook_exec(struct task_struct *task)
+{
+	struct utrace *utrace;
+
+	if (utrace_idle() || task != current)
+		return;
+	utrace = current_utrace();
+	if (!utrace)
+		return;
+	utrace->bypass = false;
+	if (READ_ONCE(utrace->flags) & UTRACE_EVENT(EXEC)) {
+		set_bit(PENDING_EXEC, &utrace->pending);
+		utrace_queue(utrace, false);
+	}
+}
+
+void utrace_hook_exit(struct task_struct *task)
+{
+	struct utrace *utrace;
+	bool report;
+
+	if (utrace_idle() || task != current)
+		return;
+	utrace = current_utrace();
+	if (!utrace)
+		return;
+	/* Serialises with utrace_set_events() adding DEATH events. */
+	spin_lock(&utrace->lock);
+	utrace->exiting = true;
+	report = utrace->flags & DEATH_EVENTS;
+	spin_unlock(&utrace->lock);
+	if (report) {
+		set_bit(PENDING_DEATH, &utrace->pending);
+		/* Runs in exit_task_work(), later in do_exit(). */
+		utrace_queue(utrace, false);
+	}
+}
+
+/* RCU callback context: defer to process context, keep the task alive. */
+void utrace_hook_free(struct task_struct *task)
+{
+	struct utrace *utrace;
+
+	if (utrace_idle())
+		return;
+	/* RCU keeps utrace valid until its reap work has run and freed it. */
+	rcu_read_lock();
+	utrace = task_utrace(task);
+	if (utrace && !READ_ONCE(utrace->reap)) {
+		get_task_struct(task);
+		atomic_inc(&utrace_pending_works);
+		if (!queue_work(utrace_wq, &utrace->reap_work)) {
+			atomic_dec(&utrace_pending_works);
+			put_task_struct(task);
+		}
+	}
+	rcu_read_unlock();
+}
+
+static void utrace_reap_fn(struct work_struct *work)
+{
+	struct utrace *utrace = container_of(work, struct utrace, reap_work);
+	struct task_struct *task = utrace->task;
+	struct utrace_engine *engine, *next;
+	LIST_HEAD(engines);
+
+	spin_lock(&utrace->lock);
+	utrace->reap = true;
+	WRITE_ONCE(utrace->flags, 0);
+	splice_attaching(utrace);
+	list_splice_init(&utrace->attached, &engines);
+	spin_unlock(&utrace->lock);
+
+	spin_lock(&utrace_table_lock);
+	hash_del_rcu(&utrace->node);
+	spin_unlock(&utrace_table_lock);
+
+	list_for_each_entry_safe(engine, next, &engines, entry) {
+		const struct utrace_engine_ops *ops = READ_ONCE(engine->ops);
+
+		if (ops && ops != &utrace_detached_ops &&
+		    (engine->flags & UTRACE_EVENT(REAP)) && ops->report_reap)
+			ops->report_reap(engine, task);
+		WRITE_ONCE(engine->ops, NULL);
+		WRITE_ONCE(engine->flags, 0);
+		list_del_init(&engine->entry);
+		utrace_engine_put(engine);
+	}
+	put_task_struct(task);
+	atomic_dec(&utrace_live_threads);
+	call_rcu(&utrace->rcu, utrace_free_rcu);
+	atomic_dec(&utrace_pending_works);
+}
+
+/* ---------------------------------------------------------------------- */
+
+int utrace_core_init(void)
+{
+	utrace_cachep = KMEM_CACHE(utrace, 0);
+	utrace_engine_cachep = KMEM_CACHE(utrace_engine, 0);
+	utrace_wq = alloc_workqueue("utrace", WQ_UNBOUND, 0);
+	if (!utrace_cachep || !utrace_engine_cachep || !utrace_wq) {
+		utrace_core_exit();
+		return -ENOMEM;
+	}
+	/* Test stop-before-syscall on the loading process's next syscall. */
+	WRITE_ONCE(selftest_state, ST_ARMED);
+	get_task_struct(current);
+	WRITE_ONCE(selftest_task, current);
+	return 0;
+}
+
+/*
+ * Called after the hooks are gone. Engines hold module references through
+ * their users, queued task_work holds one each, so only threads without
+ * engines can still have a struct utrace here.
+ */
+void utrace_core_exit(void)
+{
+	struct utrace *utrace;
+	struct hlist_node *tmp;
+	int bkt;
+
+	if (selftest_task) {
+		put_task_struct(selftest_task);
+		selftest_task = NULL;
+	}
+	if (utrace_wq)
+		destroy_workqueue(utrace_wq);	/* flushes reap work */
+	/* No thread is still in the tail of one of our task_work calls. */
+	synchronize_rcu_tasks();
+	hash_for_each_safe(utrace_table, bkt, tmp, utrace, node) {
+		hash_del(&utrace->node);
+		WARN_ON_ONCE(!list_empty(&utrace->attached) ||
+			     !list_empty(&utrace->attaching));
+		atomic_dec(&utrace_live_threads);
+		kmem_cache_free(utrace_cachep, utrace);
+	}
+	rcu_barrier();
+	kmem_cache_destroy(utrace_engine_cachep);
+	kmem_cache_destroy(utrace_cachep);
+}

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Kernel hooks of the utrace module: tracepoints found by name. The probes
+ * hold no policy; they hand each event to the core, which must not sleep
+ * here (tracepoint probes run with preemption disabled).
+ *
+ * The __tracepoint_* symbols are not exported, so the tracepoints are found
+ * with for_each_kernel_tracepoint() and registered with
+ * tracepoint_probe_register_prio(), both exported GPL on 6.1 and 6.12.
+ * The probe prototypes below match TP_PROTO of those kernels exactly.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/binfmts.h>
+#include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/ptrace.h>
+#include <linux/sched.h>
+#include <linux/string.h>
+#include <linux/tracepoint.h>
+
+#include "../core/core.h"
+
+static void probe_sys_enter(void *data, struct pt_regs *regs, long id)
+{
+	utrace_hook_sys_enter(regs, id);
+}
+
+static void probe_sys_exit(void *data, struct pt_regs *regs, long ret)
+{
+	utrace_hook_sys_exit(regs, ret);
+}
+
+static void probe_fork(void *data, struct task_struct *parent,
+		       struct task_struct *child)
+{
+	utrace_hook_fork(parent, child);
+}
+
+static void probe_exec(void *data, struct task_struct *p, pid_t old_pid,
+		       struct linux_binprm *bprm)
+{
+	utrace_hook_exec(p);
+}
+
+static void probe_exit(void *data, struct task_struct *p)
+{
+	utrace_hook_exit(p);
+}
+
+static void probe_free(void *data, struct task_struct *p)
+{
+	utrace_hook_free(p);
+}
+
+struct utrace_tp {
+	const char *name;
+	void *probe;
+	int prio;
+	struct tracepoint *tp;
+	bool registered;
+};
+
+/*
+ * The syscall probes rewrite orig_ax to skip a syscall; run them after the
+ * observers (perf, BPF) at default priority so those see the real call.
+ */
+static struct utrace_tp utrace_tps[] = {
+	{ "sys_enter", probe_sys_enter, TRACEPOINT_DEFAULT_PRIO - 1 },
+	{ "sys_exit", probe_sys_exit, TRACEPOINT_DEFAULT_PRIO - 1 },
+	{ "sched_process_fork", probe_fork, TRACEPOINT_DEFAULT_PRIO },
+	{ "sched_process_exec", probe_exec, TRACEPOINT_DEFAULT_PRIO },
+	{ "sched_process_exit", probe_exit, TRACEPOINT_DEFAULT_PRIO },
+	{ "sched_process_free", probe_free, TRACEPOINT_DEFAULT_PRIO },
+};
+
+static void find_tp(struct tracepoint *tp, void *priv)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(utrace_tps); i++)
+		if (!strcmp(tp->name, utrace_tps[i].name))
+			utrace_tps[i].tp = tp;
+}
+
+void utrace_hooks_exit(void)
+{
+	int i;
+
+	for (i = ARRAY_SIZE(utrace_tps) - 1; i >= 0; i--) {
+		if (!utrace_tps[i].registered)
+			continue;
+		tracepoint_probe_unregister(utrace_tps[i].tp, utrace_tps[i].probe,
+					    NULL);
+		utrace_tps[i].registered = false;
+	}
+	/* No probe may still be running once we return. */
+	tracepoint_synchronize_unregister();
+}
+
+int utrace_hooks_init(void)
+{
+	int i, ret;
+
+	for_each_kernel_tracepoint(find_tp, NULL);
+	for (i = 0; i < ARRAY_SIZE(utrace_tps); i++) {
+		if (!utrace_tps[i].tp) {
+			pr_err("kernel has no tracepoint %s\n", utrace_tps[i].name);
+			ret = -ENOENT;
+			goto fail;
+		}
+		ret = tracepoint_probe_register_prio(utrace_tps[i].tp,
+						     utrace_tps[i].probe, NULL,
+						     utrace_tps[i].prio);
+		if (ret) {
+			pr_err("cannot register on tracepoint %s: %d\n",
+			       utrace_tps[i].name, ret);
+			goto fail;
+		}
+		utrace_tps[i].registered = true;
+	}
+	return 0;
+fail:
+	utrace_hooks_exit();
+	return ret;
+}
