@@ -19,6 +19,9 @@ void utrace_hook_fork(struct task_struct *parent, struct task_struct *child);
 void utrace_hook_exec(struct task_struct *task);
 void utrace_hook_exit(struct task_struct *task);
 void utrace_hook_free(struct task_struct *task);
+void utrace_hook_get_signal(void);
+void utrace_hook_signal_deliver(void);
+bool utrace_hook_step_trap(struct pt_regs *regs);
 
 int utrace_core_init(void);
 void utrace_core_exit(void);

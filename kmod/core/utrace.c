@@ -78,6 +78,9 @@ enum {
 	PENDING_CLONE,		/* report clone (in the parent) */
 	PENDING_CLONE_HOLD,	/* new child: wait for the parent's report */
 	PENDING_DEATH,		/* report death (in do_exit) */
+	PENDING_SIGNAL,		/* in get_signal(): the signal path */
+	PENDING_STEP,		/* a single-step finished: report */
+	PENDING_HANDLER,	/* a handler frame was built: report */
 };
 
 struct utrace {
@@ -89,6 +92,9 @@ struct utrace {
 	unsigned long flags;		/* union of engine flags, REAP, STOP */
 	unsigned long pending;		/* PENDING_* bits, atomic bitops */
 	u8 resume;			/* enum utrace_resume_action */
+	bool sysfilter_all;		/* some engine wants every syscall */
+	/* Union of the engines' syscall filters; read racily by the hooks. */
+	DECLARE_BITMAP(sysfilter, UTRACE_NR_SYSCALLS);
 	bool pending_attach;
 	bool stopped;			/* in utrace_stop(); cleared by task */
 	bool exiting;			/* past the exit hook */
@@ -96,6 +102,10 @@ struct utrace {
 	bool reap;			/* reaped; engines gone */
 
 	/* Owned by the thread itself (current only, no lock). */
+	bool entry_report;		/* report SYSCALL_ENTRY for it */
+	bool entry_exit;		/* it is exit/exit_group: report EXIT */
+	bool step_armed;		/* TF set by us, trap not yet seen */
+	bool step_set_tf;		/* we set TF (the user had not) */
 	long entry_nr;			/* the skipped syscall */
 	unsigned long entry_ax;		/* ax at its entry (-ENOSYS on x86) */
 	bool bypass;			/* let the re-executed syscall pass */
@@ -155,6 +165,8 @@ u64 utrace_core_features(void)
 {
 	u64 f = UTRACE_FEAT_CORE;
 
+	f |= UTRACE_FEAT_SINGLESTEP | UTRACE_FEAT_SIGNAL_INTERCEPT |
+	     UTRACE_FEAT_EXIT_MM_INTACT;
 	if (READ_ONCE(selftest_state) == ST_DONE &&
 	    READ_ONCE(syscall_skip_works))
 		f |= UTRACE_FEAT_SYSCALL_STOP_BEFORE;
@@ -219,6 +231,7 @@ static struct utrace *utrace_alloc(struct task_struct *task, gfp_t gfp)
 	INIT_LIST_HEAD(&utrace->attaching);
 	utrace->task = task;
 	utrace->resume = UTRACE_RESUME;
+	utrace->sysfilter_all = true;
 	init_task_work(&utrace->work, utrace_work_fn);
 	init_task_work(&utrace->iwork, utrace_iwork_fn);
 	INIT_WORK(&utrace->reap_work, utrace_reap_fn);
@@ -311,6 +324,7 @@ void __utrace_engine_release(struct kref *kref)
 	WARN_ON_ONCE(!list_empty(&engine->entry));
 	if (engine->release)
 		engine->release(engine->data);
+	kfree(engine->syscall_filter);
 	kmem_cache_free(utrace_engine_cachep, engine);
 	atomic_dec(&utrace_live_engines);
 }
@@ -398,6 +412,7 @@ struct utrace_engine *utrace_attach_task(struct task_struct *target, int flags,
 	engine->ops = ops;
 	engine->data = data;
 	engine->release = ops->release;
+	engine->syscall_filter = NULL;
 	INIT_LIST_HEAD(&engine->entry);
 	atomic_inc(&utrace_live_engines);
 
@@ -474,10 +489,14 @@ static struct utrace *get_utrace_lock(struct task_struct *target,
 	}
 	spin_lock(&utrace->lock);
 	ops = engine->ops;
+	/* EXIT_DEAD: released by wait() or autoreap; our reap work follows. */
 	if (unlikely(utrace->reap) || unlikely(!ops) ||
+	    READ_ONCE(target->exit_state) == EXIT_DEAD ||
 	    unlikely(ops == &utrace_detached_ops)) {
 		int err = (!attached && ops == &utrace_detached_ops &&
-			   !utrace->reap) ? -ERESTARTSYS : -ESRCH;
+			   !utrace->reap &&
+			   READ_ONCE(target->exit_state) != EXIT_DEAD) ?
+			  -ERESTARTSYS : -ESRCH;
 
 		spin_unlock(&utrace->lock);
 		utrace = ERR_PTR(err);
@@ -519,6 +538,45 @@ static void utrace_wake(struct task_struct *task)
 }
 
 /*
+ * Recomputes the union of the syscall filters of engines that want syscall
+ * events. Caller holds utrace->lock.
+ */
+static void utrace_update_sysfilter(struct utrace *utrace)
+{
+	struct utrace_engine *engine;
+	bool all = false;
+
+	bitmap_zero(utrace->sysfilter, UTRACE_NR_SYSCALLS);
+	list_for_each_entry(engine, &utrace->attached, entry) {
+		if (!(engine->flags & UTRACE_EVENT_SYSCALL) ||
+		    engine->ops == &utrace_detached_ops)
+			continue;
+		if (!engine->syscall_filter)
+			all = true;
+		else
+			bitmap_or(utrace->sysfilter, utrace->sysfilter,
+				  engine->syscall_filter, UTRACE_NR_SYSCALLS);
+	}
+	list_for_each_entry(engine, &utrace->attaching, entry)
+		if ((engine->flags & UTRACE_EVENT_SYSCALL) &&
+		    !engine->syscall_filter)
+			all = true;
+		else if (engine->flags & UTRACE_EVENT_SYSCALL)
+			bitmap_or(utrace->sysfilter, utrace->sysfilter,
+				  engine->syscall_filter, UTRACE_NR_SYSCALLS);
+	WRITE_ONCE(utrace->sysfilter_all, all);
+}
+
+/* Does any engine's filter let syscall @nr through? Lock-free, racy. */
+static inline bool utrace_sysfilter_wants(struct utrace *utrace, long nr)
+{
+	if (READ_ONCE(utrace->sysfilter_all))
+		return true;
+	return nr >= 0 && nr < UTRACE_NR_SYSCALLS &&
+	       test_bit(nr, utrace->sysfilter);
+}
+
+/*
  * Recomputes utrace->flags, unlinks detached engines onto @detached and
  * wakes the thread if no engine wants it stopped any more. Caller holds
  * utrace->lock, and the thread is current or quiescent.
@@ -537,6 +595,7 @@ static void utrace_reset(struct utrace *utrace, struct list_head *detached)
 			flags |= engine->flags | UTRACE_EVENT(REAP);
 		}
 	}
+	utrace_update_sysfilter(utrace);
 	if (utrace->exiting && !utrace->death)
 		flags &= UTRACE_EVENT(REAP) | ENGINE_STOP;
 	WRITE_ONCE(utrace->flags, flags);
@@ -556,9 +615,16 @@ static void put_detached_list(struct list_head *list)
 	}
 }
 
-/* Takes a module reference per queued work, so unload waits for it. */
-static void utrace_queue(struct utrace *utrace, bool interrupt)
+/*
+ * Queues the task_work, taking a module reference per queued work so unload
+ * waits for it. TWA_SIGNAL (INTERRUPT) breaks an interruptible sleep, and a
+ * syscall so broken restarts as after a stop signal; TWA_RESUME runs at the
+ * next return to user mode; TWA_NONE is for current inside get_signal(),
+ * which runs task_work first thing.
+ */
+static void utrace_queue(struct utrace *utrace, enum task_work_notify_mode mode)
 {
+	bool interrupt = mode == TWA_SIGNAL;
 	int bit = interrupt ? PENDING_IQUEUED : PENDING_QUEUED;
 	struct callback_head *cb = interrupt ? &utrace->iwork : &utrace->work;
 
@@ -566,12 +632,7 @@ static void utrace_queue(struct utrace *utrace, bool interrupt)
 		return;
 	__module_get(THIS_MODULE);
 	atomic_inc(&utrace_pending_works);
-	/*
-	 * TWA_SIGNAL breaks an interruptible sleep (syscall restarted as after
-	 * a stop signal); TWA_RESUME runs at the next return to user mode.
-	 */
-	if (task_work_add(utrace->task, cb,
-			  interrupt ? TWA_SIGNAL : TWA_RESUME)) {
+	if (task_work_add(utrace->task, cb, mode)) {
 		/* The thread is past exit_task_work(): nothing more to run. */
 		clear_bit(bit, &utrace->pending);
 		atomic_dec(&utrace_pending_works);
@@ -602,7 +663,8 @@ static void utrace_request(struct utrace *utrace,
 		return;
 	utrace->resume = action;
 	if (!utrace->stopped && !utrace->exiting)
-		utrace_queue(utrace, action == UTRACE_INTERRUPT);
+		utrace_queue(utrace, action == UTRACE_INTERRUPT ?
+				     TWA_SIGNAL : TWA_RESUME);
 }
 
 /**
@@ -639,6 +701,8 @@ int utrace_set_events(struct task_struct *target, struct utrace_engine *engine,
 	}
 	WRITE_ONCE(engine->flags, events | (engine->flags & ENGINE_STOP));
 	WRITE_ONCE(utrace->flags, utrace->flags | events);
+	if ((events & ~old) & UTRACE_EVENT_SYSCALL)
+		utrace_update_sysfilter(utrace);
 	if ((old & ~events) && target != current && !utrace->stopped &&
 	    !target->exit_state && READ_ONCE(utrace->reporting) == engine)
 		ret = -EINPROGRESS;
@@ -662,6 +726,37 @@ int utrace_set_events_pid(struct pid *pid, struct utrace_engine *engine,
 }
 EXPORT_SYMBOL_GPL(utrace_set_events_pid);
 
+int utrace_set_syscall_filter(struct task_struct *target,
+			      struct utrace_engine *engine,
+			      const unsigned long *filter)
+{
+	unsigned long *copy = NULL, *old;
+	struct utrace *utrace;
+
+	if (filter) {
+		copy = bitmap_alloc(UTRACE_NR_SYSCALLS, GFP_KERNEL);
+		if (!copy)
+			return -ENOMEM;
+		bitmap_copy(copy, filter, UTRACE_NR_SYSCALLS);
+	}
+	utrace = get_utrace_lock(target, engine, true);
+	if (IS_ERR(utrace)) {
+		bitmap_free(copy);
+		return PTR_ERR(utrace);
+	}
+	old = engine->syscall_filter;
+	/* Read by the thread's passes without the lock: freed after RCU. */
+	WRITE_ONCE(engine->syscall_filter, copy);
+	utrace_update_sysfilter(utrace);
+	spin_unlock(&utrace->lock);
+	if (old) {
+		synchronize_rcu();
+		bitmap_free(old);
+	}
+	return 0;
+}
+EXPORT_SYMBOL_GPL(utrace_set_syscall_filter);
+
 /**
  * utrace_control - control a thread manipulated by an engine
  * @target: the thread the engine is attached to
@@ -672,7 +767,7 @@ EXPORT_SYMBOL_GPL(utrace_set_events_pid);
  * callback of this engine may be running); -EINVAL (bad action, or
  * REPORT/SINGLESTEP/BLOCKSTEP without QUIESCE); -ESRCH (engine detached,
  * thread reaped, or any action but DETACH on a dead thread); -EALREADY
- * (DETACH while report_death runs); -EOPNOTSUPP (stepping, not available).
+ * (DETACH while report_death runs). BLOCKSTEP steps one instruction.
  */
 int utrace_control(struct task_struct *target, struct utrace_engine *engine,
 		   enum utrace_resume_action action)
@@ -726,21 +821,27 @@ int utrace_control(struct task_struct *target, struct utrace_engine *engine,
 	case UTRACE_RESUME:
 		clear_engine_wants_stop(engine);
 		break;
+	case UTRACE_BLOCKSTEP:
+		/*
+		 * Branch stepping needs DEBUGCTL.BTF, which only the kernel's
+		 * unexported step code manages: step one instruction instead,
+		 * as utrace did where the arch lacked block step.
+		 */
+		action = UTRACE_SINGLESTEP;
+		fallthrough;
 	case UTRACE_REPORT:
 	case UTRACE_INTERRUPT:
+	case UTRACE_SINGLESTEP:
 		clear_engine_wants_stop(engine);
 		if (reset)
 			utrace->resume = min_t(u8, utrace->resume, action);
 		else
 			utrace_request(utrace, action);
 		break;
-	case UTRACE_SINGLESTEP:
-	case UTRACE_BLOCKSTEP:
 	default:
-		ret = -EOPNOTSUPP;
 		break;
 	}
-	if (reset && ret != -EOPNOTSUPP)
+	if (reset)
 		utrace_reset(utrace, &detached);
 unlock:
 	spin_unlock(&utrace->lock);
@@ -883,6 +984,7 @@ EXPORT_SYMBOL_GPL(utrace_finish_examine);
 /* Reporting passes: only ever run by the thread itself (current). */
 
 struct utrace_report {
+	long sysnr;		/* for syscall events: the engines' filters */
 	u32 result;
 	enum utrace_resume_action action;
 	enum utrace_resume_action resume_action;
@@ -892,6 +994,7 @@ struct utrace_report {
 
 #define INIT_REPORT(var) \
 	struct utrace_report var = { \
+		.sysnr = -1, \
 		.action = UTRACE_RESUME, \
 		.resume_action = UTRACE_RESUME, \
 		.spurious = true, \
@@ -942,6 +1045,20 @@ static bool finish_callback(struct utrace *utrace, struct utrace_report *report,
 	return detached;
 }
 
+/* Does @engine's syscall filter let @nr through? */
+static bool engine_wants_syscall(struct utrace_engine *engine, long nr)
+{
+	unsigned long *filter;
+	bool ret;
+
+	/* RCU: utrace_set_syscall_filter() frees a replaced filter after it. */
+	rcu_read_lock();
+	filter = READ_ONCE(engine->syscall_filter);
+	ret = !filter || (nr < UTRACE_NR_SYSCALLS && test_bit(nr, filter));
+	rcu_read_unlock();
+	return ret;
+}
+
 /*
  * Starts one engine's part of a pass: the report_quiesce call (for QUIESCE
  * engines and detached ones), then whether the engine wants @event itself.
@@ -979,6 +1096,9 @@ start_callback(struct utrace *utrace, struct utrace_report *report,
 
 	if (want & ENGINE_STOP)
 		report->action = UTRACE_STOP;
+	if ((want & event) && report->sysnr >= 0 &&
+	    !engine_wants_syscall(engine, report->sysnr))
+		want &= ~event;
 	if (want & event)
 		return ops;
 	/* Not calling: utrace_barrier() may stop waiting. */
@@ -1034,6 +1154,23 @@ static void finish_report(struct utrace *utrace, struct utrace_report *report)
 }
 
 /*
+ * Caller holds utrace->lock and is the thread itself: does any engine still
+ * want it stopped? utrace->flags may carry a stale ENGINE_STOP (bits are
+ * dropped lazily), so ask the engines.
+ */
+static bool utrace_wants_stop(struct utrace *utrace)
+{
+	struct utrace_engine *engine;
+
+	splice_attaching(utrace);
+	list_for_each_entry(engine, &utrace->attached, entry)
+		if (engine->flags & ENGINE_STOP)
+			return true;
+	WRITE_ONCE(utrace->flags, utrace->flags & ~ENGINE_STOP);
+	return false;
+}
+
+/*
  * The stop. Sleeps in TASK_TRACED (shown as 't', not woken by ordinary
  * signals, woken by SIGKILL) without JOBCTL_TRACED, which belongs to ptrace.
  * The state is set before the condition is checked, so a wake-up between
@@ -1048,9 +1185,9 @@ static void utrace_stop(struct utrace *utrace)
 		/* State before the test: a concurrent wake-up is not lost. */
 		smp_mb();
 		spin_lock(&utrace->lock);
-		stop = (utrace->flags & ENGINE_STOP) &&
-		       !fatal_signal_pending(current) &&
-		       !(current->flags & PF_EXITING);
+		stop = !fatal_signal_pending(current) &&
+		       !(current->flags & PF_EXITING) &&
+		       utrace_wants_stop(utrace);
 		utrace->stopped = stop;
 		spin_unlock(&utrace->lock);
 		if (!stop)
@@ -1061,71 +1198,192 @@ static void utrace_stop(struct utrace *utrace)
 	try_to_freeze();
 }
 
-/* Does the stop a pass chose, then the reports asked for meanwhile. */
-static void finish_resume_report(struct utrace *utrace,
-				 struct utrace_report *report)
+/*
+ * Arms or disarms the trap flag for the action the last pass before user
+ * mode chose. ptrace's own stepping (TIF_SINGLESTEP) is left alone.
+ */
+static void utrace_set_stepping(struct utrace *utrace, struct pt_regs *regs,
+				enum utrace_resume_action action)
 {
-	finish_report(utrace, report);
-	if (report->action == UTRACE_STOP) {
-		utrace_stop(utrace);
-		/* A REPORT or INTERRUPT requested while stopped re-arms. */
-		if (report->resume_action < UTRACE_RESUME) {
-			spin_lock(&utrace->lock);
-			if (report->resume_action < utrace->resume)
-				utrace->resume = report->resume_action;
-			spin_unlock(&utrace->lock);
+	if (test_thread_flag(TIF_SINGLESTEP))
+		return;
+	if (action == UTRACE_SINGLESTEP || action == UTRACE_BLOCKSTEP) {
+		if (!utrace->step_armed) {
+			utrace->step_set_tf = !(regs->flags & X86_EFLAGS_TF);
+			regs->flags |= X86_EFLAGS_TF;
+			utrace->step_armed = true;
 		}
+	} else if (utrace->step_armed) {
+		if (utrace->step_set_tf)
+			regs->flags &= ~X86_EFLAGS_TF;
+		utrace->step_armed = false;
 	}
 }
 
-/* The resume report (event 0) and any stop still wanted. */
-static void utrace_resume_report(struct utrace *utrace)
+/* Caller is current: a step finished (trap, or a stepped syscall). */
+static void utrace_step_done(struct utrace *utrace, struct pt_regs *regs)
 {
-	int rounds;
+	if (utrace->step_set_tf)
+		regs->flags &= ~X86_EFLAGS_TF;
+	utrace->step_armed = false;
+	set_bit(PENDING_STEP, &utrace->pending);
+	utrace_queue(utrace, TWA_RESUME);
+}
 
-	for (rounds = 0; rounds < 64; rounds++) {
+/* Does the stop a pass chose, then the step or report chosen for after. */
+static void finish_resume_report(struct utrace *utrace,
+				 struct utrace_report *report,
+				 struct pt_regs *regs)
+{
+	enum utrace_resume_action action = report->action;
+
+	finish_report(utrace, report);
+	if (action == UTRACE_STOP) {
+		utrace_stop(utrace);
+		action = report->resume_action;
+		/* A REPORT or INTERRUPT chosen with the stop re-arms. */
+		if (action < UTRACE_SINGLESTEP) {
+			spin_lock(&utrace->lock);
+			if (action < utrace->resume)
+				utrace->resume = action;
+			spin_unlock(&utrace->lock);
+		}
+	}
+	utrace_set_stepping(utrace, regs, action);
+}
+
+/*
+ * One resume-report pass: QUIESCE engines get report_quiesce(event 0), or
+ * in the signal path report_signal(@code) when they have one (@code is
+ * UTRACE_SIGNAL_REPORT, or UTRACE_SIGNAL_HANDLER after a handler frame was
+ * built; 0 outside the signal path). Engines without QUIESCE that hold a
+ * stop keep it.
+ */
+static void resume_report_pass(struct utrace *utrace, struct utrace_report *report,
+			       struct pt_regs *regs, u32 code)
+{
+	const struct utrace_engine_ops *ops;
+	struct utrace_engine *engine;
+	struct k_sigaction ka;
+	kernel_siginfo_t info;
+	unsigned long want;
+	u32 ret;
+
+	list_for_each_entry(engine, &utrace->attached, entry) {
+		WRITE_ONCE(utrace->reporting, engine);
+		/* As in start_callback(). */
+		smp_mb();
+		want = READ_ONCE(engine->flags);
+		/* flags before ops: pairs with mark_engine_detached(). */
+		smp_rmb();
+		ops = READ_ONCE(engine->ops);
+		if ((want & UTRACE_EVENT(QUIESCE)) || ops == &utrace_detached_ops) {
+			if (code && ops->report_signal) {
+				memset(&info, 0, sizeof(info));
+				memset(&ka, 0, sizeof(ka));
+				ret = ops->report_signal(code | report->action,
+							 engine, regs, &info,
+							 NULL, &ka);
+			} else if (ops->report_quiesce) {
+				ret = ops->report_quiesce(report->action,
+							  engine, 0);
+			} else {
+				ret = UTRACE_RESUME;
+			}
+			if (finish_callback(utrace, report, engine, ret))
+				continue;
+			want = READ_ONCE(engine->flags);
+		} else {
+			/* Not calling: utrace_barrier() may stop waiting. */
+			smp_store_release(&utrace->reporting, NULL);
+		}
+		if (want & ENGINE_STOP)
+			report->action = UTRACE_STOP;
+	}
+}
+
+/* The resume report and any stop or step still wanted, until settled. */
+static void utrace_resume_report(struct utrace *utrace, struct pt_regs *regs,
+				 u32 code)
+{
+	for (;;) {
 		enum utrace_resume_action resume = start_report(utrace);
 
 		INIT_REPORT(report);
 
 		if (fatal_signal_pending(current))
 			return;
-		if (resume < UTRACE_RESUME) {
-			REPORT_CALLBACKS(, utrace, &report, 0, report_quiesce,
-					 report.action, engine, 0);
-		} else if (READ_ONCE(utrace->flags) & ENGINE_STOP) {
-			/* Engines that keep a stop without QUIESCE. */
+		if (resume == UTRACE_RESUME &&
+		    !(READ_ONCE(utrace->flags) & ENGINE_STOP)) {
+			utrace_set_stepping(utrace, regs, UTRACE_RESUME);
+			return;
+		}
+		/* The pending action is where the pass starts. */
+		report.action = resume;
+		if (resume != UTRACE_RESUME) {
+			resume_report_pass(utrace, &report, regs, code);
+			report.spurious = false;
+		} else {
+			/* Only a stop is pending: no report was asked for. */
 			struct utrace_engine *engine;
 
 			list_for_each_entry(engine, &utrace->attached, entry)
 				if (READ_ONCE(engine->flags) & ENGINE_STOP)
 					report.action = UTRACE_STOP;
 			report.spurious = report.action != UTRACE_STOP;
-		} else {
-			finish_report(utrace, &report);
-			return;
 		}
-		finish_resume_report(utrace, &report);
+		finish_resume_report(utrace, &report, regs);
 		if (READ_ONCE(utrace->resume) == UTRACE_RESUME &&
 		    !(READ_ONCE(utrace->flags) & ENGINE_STOP))
 			return;
+		cond_resched();
 	}
+}
+
+/* Lowers the pending resume action: the resume report carries it out. */
+static void utrace_pend(struct utrace *utrace, enum utrace_resume_action action)
+{
+	if (action >= READ_ONCE(utrace->resume))
+		return;
+	spin_lock(&utrace->lock);
+	if (action < utrace->resume)
+		utrace->resume = action;
+	spin_unlock(&utrace->lock);
+}
+
+/*
+ * EXIT: the thread has decided to exit and still has its address space
+ * and files. STOP here stops at once. *code is the wait status.
+ */
+static void utrace_report_exit(struct utrace *utrace, long orig_code,
+			       long *code)
+{
+	INIT_REPORT(report);
+
+	start_report(utrace);
+	REPORT_CALLBACKS(, utrace, &report, UTRACE_EVENT(EXIT), report_exit,
+			 report.action, engine, orig_code, code);
+	finish_report(utrace, &report);
+	if (report.action == UTRACE_STOP)
+		utrace_stop(utrace);
 }
 
 static void utrace_report_syscall_entry(struct utrace *utrace,
 					struct pt_regs *regs)
 {
+	enum utrace_resume_action after = UTRACE_RESUME;
+	u32 result = UTRACE_SYSCALL_RUN;
 	u32 resumed = 0;
-	u32 result;
 
 	/* Show the registers as at syscall entry (ptrace's view). */
 	regs->orig_ax = utrace->entry_nr;
 	regs->ax = utrace->entry_ax;
 	regs->ip += 2;
 
-	for (;;) {
+	while (utrace->entry_report) {
 		INIT_REPORT(report);
 
+		report.sysnr = regs->orig_ax;
 		start_report(utrace);
 		REPORT_CALLBACKS(_reverse, utrace, &report,
 				 UTRACE_EVENT(SYSCALL_ENTRY), report_syscall_entry,
@@ -1133,6 +1391,7 @@ static void utrace_report_syscall_entry(struct utrace *utrace,
 				 engine, regs);
 		result = report.result;
 		finish_report(utrace, &report);
+		after = report.action;
 		if (report.action != UTRACE_STOP)
 			break;
 		utrace_stop(utrace);
@@ -1140,45 +1399,47 @@ static void utrace_report_syscall_entry(struct utrace *utrace,
 			result = UTRACE_SYSCALL_ABORT;
 			break;
 		}
-		spin_lock(&utrace->lock);
-		if (report.resume_action < utrace->resume)
-			utrace->resume = report.resume_action;
-		spin_unlock(&utrace->lock);
+		after = report.resume_action;
+		utrace_pend(utrace, after);
 		/* Repeat the report only if someone asked for one. */
 		if (READ_ONCE(utrace->resume) > UTRACE_REPORT)
 			break;
 		resumed = UTRACE_SYSCALL_RESUMED;
 	}
+	if (after != UTRACE_STOP)
+		utrace_pend(utrace, after);
 
 	if (utrace_syscall_action(result) == UTRACE_SYSCALL_ABORT) {
 		/* Not run: ax is the entry value, or what an engine put there. */
 		regs->orig_ax = -1;
 		if (READ_ONCE(utrace->flags) & UTRACE_EVENT(SYSCALL_EXIT))
 			set_bit(PENDING_EXIT, &utrace->pending);
-	} else {
-		/* Run it: re-execute the syscall instruction, let it pass. */
-		utrace->bypass = true;
-		utrace->bypass_ip = regs->ip;
-		utrace->bypass_nr = regs->orig_ax;
-		regs->ax = regs->orig_ax;
-		regs->orig_ax = -1;
-		regs->ip -= 2;
+		return;
 	}
+	if (utrace->entry_exit && !fatal_signal_pending(current) &&
+	    (regs->orig_ax == __NR_exit || regs->orig_ax == __NR_exit_group)) {
+		long code = (regs->di & 0xff) << 8;
+
+		utrace_report_exit(utrace, code, &code);
+		/* An exit syscall can only carry an exit status. */
+		regs->di = (code >> 8) & 0xff;
+	}
+	/* Run it: re-execute the syscall instruction, let it pass. */
+	utrace->bypass = true;
+	utrace->bypass_ip = regs->ip;
+	utrace->bypass_nr = regs->orig_ax;
+	regs->ax = regs->orig_ax;
+	regs->orig_ax = -1;
+	regs->ip -= 2;
 }
 
 /* A deferred-stop event: STOP takes effect in the resume report. */
 static void utrace_note_deferred(struct utrace *utrace,
 				 struct utrace_report *report)
 {
-	enum utrace_resume_action resume = report->action;
-
 	finish_report(utrace, report);
-	if (resume == UTRACE_STOP)
-		resume = UTRACE_REPORT;
-	spin_lock(&utrace->lock);
-	if (resume < utrace->resume)
-		utrace->resume = resume;
-	spin_unlock(&utrace->lock);
+	utrace_pend(utrace, report->action == UTRACE_STOP ? UTRACE_REPORT :
+			    report->action);
 }
 
 static void utrace_report_syscall_exit(struct utrace *utrace,
@@ -1186,6 +1447,7 @@ static void utrace_report_syscall_exit(struct utrace *utrace,
 {
 	INIT_REPORT(report);
 
+	report.sysnr = regs->orig_ax;
 	start_report(utrace);
 	REPORT_CALLBACKS(, utrace, &report, UTRACE_EVENT(SYSCALL_EXIT),
 			 report_syscall_exit, report.action, engine, regs);
@@ -1228,6 +1490,175 @@ static void utrace_report_clone(struct utrace *utrace)
 	release_clone_hold(child);
 	put_task_struct(child);
 	utrace_note_deferred(utrace, &report);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The signal path: in get_signal(), before it dequeues anything. */
+
+static int utrace_dequeue(kernel_siginfo_t *info)
+{
+	enum pid_type type;
+
+	/* Caller holds current->sighand->siglock. */
+#ifdef UTRACE_DEQUEUE_SIGNAL_TASK	/* 6.1: takes the task (Kbuild) */
+	return dequeue_signal(current, &current->blocked, info, &type);
+#else
+	return dequeue_signal(&current->blocked, info, &type);
+#endif
+}
+
+/* What delivering @sig under @ka would do, as an event and an action. */
+static unsigned long signal_event(int sig, const struct k_sigaction *ka,
+				  u32 *action)
+{
+	if (ka->sa.sa_handler == SIG_IGN) {
+		*action = UTRACE_SIGNAL_IGN;
+		return UTRACE_EVENT(SIGNAL_IGN);
+	}
+	if (ka->sa.sa_handler != SIG_DFL) {
+		*action = UTRACE_SIGNAL_DELIVER;
+		return UTRACE_EVENT(SIGNAL);
+	}
+	if (sig_kernel_coredump(sig)) {
+		*action = UTRACE_SIGNAL_CORE;
+		return UTRACE_EVENT(SIGNAL_CORE);
+	}
+	if (sig_kernel_ignore(sig)) {
+		*action = UTRACE_SIGNAL_IGN;
+		return UTRACE_EVENT(SIGNAL_IGN);
+	}
+	if (sig_kernel_stop(sig)) {
+		*action = sig == SIGSTOP ? UTRACE_SIGNAL_STOP :
+					   UTRACE_SIGNAL_TSTP;
+		return UTRACE_EVENT(SIGNAL_STOP);
+	}
+	*action = UTRACE_SIGNAL_TERM;
+	return UTRACE_EVENT(SIGNAL_TERM);
+}
+
+/*
+ * Puts a signal back for get_signal() to deliver right after us. It becomes
+ * thread-private: the module cannot requeue onto the shared queue.
+ */
+static void utrace_requeue(int sig, kernel_siginfo_t *info)
+{
+	info->si_signo = sig;
+	send_sig_info(sig, info, current);
+}
+
+/* Is @sig's own disposition its default, and that default @kind? */
+static bool signal_defaults_to(int sig, bool core)
+{
+	void __user *handler;
+
+	spin_lock_irq(&current->sighand->siglock);
+	handler = current->sighand->action[sig - 1].sa.sa_handler;
+	spin_unlock_irq(&current->sighand->siglock);
+	if (handler != SIG_DFL || sig_kernel_ignore(sig) || sig_kernel_stop(sig))
+		return false;
+	return core ? sig_kernel_coredump(sig) : !sig_kernel_coredump(sig);
+}
+
+/* Dequeues one signal, reports it and carries out the engines' verdict. */
+static void utrace_report_signal(struct utrace *utrace, struct pt_regs *regs)
+{
+	struct sighand_struct *sighand = current->sighand;
+	unsigned long event, flags = READ_ONCE(utrace->flags);
+	struct k_sigaction orig_ka, return_ka;
+	enum utrace_resume_action after;
+	kernel_siginfo_t info;
+	u32 verdict;
+	int signr, sig;
+
+	INIT_REPORT(report);
+
+	if (!(flags & UTRACE_EVENT_SIGNAL_ALL))
+		return;
+	/* SIGKILL is never reported; a group stop runs its course. */
+	if (fatal_signal_pending(current) ||
+	    (current->jobctl & JOBCTL_STOP_PENDING))
+		return;
+
+	spin_lock_irq(&sighand->siglock);
+	signr = utrace_dequeue(&info);
+	if (signr)
+		orig_ka = sighand->action[signr - 1];
+	spin_unlock_irq(&sighand->siglock);
+	if (!signr)
+		return;
+
+	event = signal_event(signr, &orig_ka, &verdict);
+	if (!(flags & (event | UTRACE_EVENT(QUIESCE)))) {
+		utrace_requeue(signr, &info);
+		return;
+	}
+	return_ka = orig_ka;
+	start_report(utrace);
+	report.result = verdict;
+	REPORT_CALLBACKS(, utrace, &report, event, report_signal,
+			 report.result | report.action, engine, regs, &info,
+			 &orig_ka, &return_ka);
+	finish_report(utrace, &report);
+	/* No report loop here: REPORT and INTERRUPT just resume. */
+	after = report.action;
+	if (after == UTRACE_REPORT || after == UTRACE_INTERRUPT)
+		after = UTRACE_RESUME;
+	if (after == UTRACE_STOP) {
+		utrace_stop(utrace);	/* holding the signal */
+		if (fatal_signal_pending(current))
+			return;		/* SIGKILL wins; drop it */
+		after = report.resume_action;
+		if (after == UTRACE_REPORT || after == UTRACE_INTERRUPT)
+			after = UTRACE_RESUME;
+	}
+	utrace_set_stepping(utrace, regs, after);
+
+	sig = info.si_signo;
+	if (sig <= 0 || sig > _NSIG)
+		sig = signr;
+	verdict = utrace_signal_action(report.result);
+	switch (verdict) {
+	case UTRACE_SIGNAL_DELIVER:
+		if (return_ka.sa.sa_handler != SIG_DFL &&
+		    return_ka.sa.sa_handler != SIG_IGN &&
+		    (after != UTRACE_RESUME || utrace->step_armed)) {
+			/*
+			 * Report at the handler's first instruction, once
+			 * the frame is built (signal_deliver hook). The frame
+			 * must not save our trap flag.
+			 */
+			utrace_set_stepping(utrace, regs, UTRACE_RESUME);
+			set_bit(PENDING_HANDLER, &utrace->pending);
+		}
+		utrace_requeue(sig, &info);
+		break;
+	case UTRACE_SIGNAL_TERM:
+	case UTRACE_SIGNAL_CORE: {
+		bool core = verdict == UTRACE_SIGNAL_CORE;
+		long code = sig | (core ? 0x80 : 0);
+
+		if (READ_ONCE(utrace->flags) & UTRACE_EVENT(EXIT))
+			utrace_report_exit(utrace, code, &code);
+		if (signal_defaults_to(sig, core))
+			utrace_requeue(sig, &info);
+		else
+			utrace_requeue(SIGKILL, &info);
+		break;
+	}
+	case UTRACE_SIGNAL_STOP:
+		utrace_requeue(SIGSTOP, &info);
+		break;
+	case UTRACE_SIGNAL_TSTP:
+		utrace_requeue(signal_defaults_to(SIGTSTP, false) ?
+			       SIGTSTP : SIGSTOP, &info);
+		break;
+	case UTRACE_SIGNAL_IGN:
+	case UTRACE_SIGNAL_REPORT:
+	default:
+		if (report.result & UTRACE_SIGNAL_HOLD)
+			utrace_requeue(sig, &info);
+		break;
+	}
 }
 
 static void utrace_report_death(struct utrace *utrace)
@@ -1289,6 +1720,8 @@ static void utrace_resume(struct utrace *utrace)
 		clear_bit(PENDING_EXIT, &utrace->pending);
 		clear_bit(PENDING_EXEC, &utrace->pending);
 		clear_bit(PENDING_CLONE, &utrace->pending);
+		clear_bit(PENDING_SIGNAL, &utrace->pending);
+		clear_bit(PENDING_HANDLER, &utrace->pending);
 		if (test_and_clear_bit(PENDING_DEATH, &utrace->pending))
 			utrace_report_death(utrace);
 		return;
@@ -1308,7 +1741,17 @@ static void utrace_resume(struct utrace *utrace)
 		utrace_report_exec(utrace, regs);
 	if (test_and_clear_bit(PENDING_CLONE, &utrace->pending))
 		utrace_report_clone(utrace);
-	utrace_resume_report(utrace);
+	if (test_and_clear_bit(PENDING_STEP, &utrace->pending))
+		utrace_pend(utrace, UTRACE_REPORT);
+	if (test_and_clear_bit(PENDING_SIGNAL, &utrace->pending)) {
+		utrace_resume_report(utrace, regs, UTRACE_SIGNAL_REPORT);
+		utrace_report_signal(utrace, regs);
+	} else if (test_and_clear_bit(PENDING_HANDLER, &utrace->pending)) {
+		utrace_pend(utrace, UTRACE_REPORT);
+		utrace_resume_report(utrace, regs, UTRACE_SIGNAL_HANDLER);
+	} else {
+		utrace_resume_report(utrace, regs, 0);
+	}
 }
 
 static void utrace_work_done(void)
@@ -1388,6 +1831,8 @@ static void selftest_sys_exit(struct pt_regs *regs)
 void utrace_hook_sys_enter(struct pt_regs *regs, long id)
 {
 	struct utrace *utrace;
+	unsigned long flags;
+	bool entry, exiting;
 
 	if (utrace_idle())
 		return;
@@ -1404,9 +1849,15 @@ void utrace_hook_sys_enter(struct pt_regs *regs, long id)
 			return;
 		}
 	}
-	if (!(READ_ONCE(utrace->flags) & UTRACE_EVENT(SYSCALL_ENTRY)) ||
-	    id < 0)
+	flags = READ_ONCE(utrace->flags);
+	entry = (flags & UTRACE_EVENT(SYSCALL_ENTRY)) &&
+		utrace_sysfilter_wants(utrace, id);
+	exiting = (flags & UTRACE_EVENT(EXIT)) &&
+		  (id == __NR_exit || id == __NR_exit_group);
+	if (!(entry || exiting) || id < 0)
 		return;
+	utrace->entry_report = entry;
+	utrace->entry_exit = exiting;
 	/*
 	 * Skip the syscall and rewind to its instruction, as for
 	 * -ERESTARTNOINTR; the report (which may stop) runs in task_work and
@@ -1418,7 +1869,7 @@ void utrace_hook_sys_enter(struct pt_regs *regs, long id)
 	regs->ax = SKIP_SENTINEL;
 	regs->ip -= 2;
 	set_bit(PENDING_ENTRY, &utrace->pending);
-	utrace_queue(utrace, false);
+	utrace_queue(utrace, TWA_RESUME);
 }
 
 void utrace_hook_sys_exit(struct pt_regs *regs, long ret)
@@ -1443,9 +1894,13 @@ void utrace_hook_sys_exit(struct pt_regs *regs, long ret)
 		}
 		return;
 	}
-	if (READ_ONCE(utrace->flags) & UTRACE_EVENT(SYSCALL_EXIT)) {
+	/* Stepping over a syscall: the step ends as it returns. */
+	if (utrace->step_armed)
+		utrace_step_done(utrace, regs);
+	if ((READ_ONCE(utrace->flags) & UTRACE_EVENT(SYSCALL_EXIT)) &&
+	    utrace_sysfilter_wants(utrace, regs->orig_ax)) {
 		set_bit(PENDING_EXIT, &utrace->pending);
-		utrace_queue(utrace, false);
+		utrace_queue(utrace, TWA_RESUME);
 	}
 }
 
@@ -1492,14 +1947,14 @@ void utrace_hook_fork(struct task_struct *parent, struct task_struct *child)
 		if (cu) {
 			set_bit(PENDING_CLONE_HOLD, &cu->pending);
 			cu = utrace_insert(child, cu);
-			utrace_queue(cu, false);
+			utrace_queue(cu, TWA_RESUME);
 		}
 	}
 	get_task_struct(child);
 	utrace->clone_child = child;
 	utrace->clone_flags = flags;
 	set_bit(PENDING_CLONE, &utrace->pending);
-	utrace_queue(utrace, false);
+	utrace_queue(utrace, TWA_RESUME);
 }
 
 void utrace_hook_exec(struct task_struct *task)
@@ -1514,7 +1969,7 @@ void utrace_hook_exec(struct task_struct *task)
 	utrace->bypass = false;
 	if (READ_ONCE(utrace->flags) & UTRACE_EVENT(EXEC)) {
 		set_bit(PENDING_EXEC, &utrace->pending);
-		utrace_queue(utrace, false);
+		utrace_queue(utrace, TWA_RESUME);
 	}
 }
 
@@ -1536,8 +1991,51 @@ void utrace_hook_exit(struct task_struct *task)
 	if (report) {
 		set_bit(PENDING_DEATH, &utrace->pending);
 		/* Runs in exit_task_work(), later in do_exit(). */
-		utrace_queue(utrace, false);
+		utrace_queue(utrace, TWA_RESUME);
 	}
+}
+
+/* get_signal() entry (kprobe): run the signal path in its task_work. */
+void utrace_hook_get_signal(void)
+{
+	struct utrace *utrace;
+
+	if (utrace_idle())
+		return;
+	utrace = current_utrace();
+	if (!utrace)
+		return;
+	if ((READ_ONCE(utrace->flags) & UTRACE_EVENT_SIGNAL_ALL) ||
+	    READ_ONCE(utrace->resume) < UTRACE_RESUME) {
+		set_bit(PENDING_SIGNAL, &utrace->pending);
+		utrace_queue(utrace, TWA_NONE);
+	}
+}
+
+/* signal_deliver: the handler frame is next; report once it is built. */
+void utrace_hook_signal_deliver(void)
+{
+	struct utrace *utrace;
+
+	if (utrace_idle())
+		return;
+	utrace = current_utrace();
+	if (utrace && test_bit(PENDING_HANDLER, &utrace->pending))
+		utrace_queue(utrace, TWA_RESUME);
+}
+
+/* A single-step trap in user mode (DIE_DEBUG): ours if we armed it. */
+bool utrace_hook_step_trap(struct pt_regs *regs)
+{
+	struct utrace *utrace;
+
+	if (utrace_idle())
+		return false;
+	utrace = current_utrace();
+	if (!utrace || !utrace->step_armed || test_thread_flag(TIF_SINGLESTEP))
+		return false;
+	utrace_step_done(utrace, regs);
+	return true;
 }
 
 /* RCU callback context: defer to process context, keep the task alive. */

@@ -12,12 +12,15 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/binfmts.h>
+#include <linux/kdebug.h>
 #include <linux/kernel.h>
+#include <linux/kprobes.h>
 #include <linux/module.h>
 #include <linux/ptrace.h>
 #include <linux/sched.h>
 #include <linux/string.h>
 #include <linux/tracepoint.h>
+#include <asm/debugreg.h>
 
 #include "../core/core.h"
 
@@ -53,6 +56,55 @@ static void probe_free(void *data, struct task_struct *p)
 	utrace_hook_free(p);
 }
 
+static void probe_signal_deliver(void *data, int sig,
+				 struct kernel_siginfo *info,
+				 struct k_sigaction *ka)
+{
+	utrace_hook_signal_deliver();
+}
+
+/*
+ * Signal interception: an entry hook on get_signal(). It only queues the
+ * core's task_work, which get_signal() runs as its very first step, before
+ * it dequeues anything; there the core may sleep, dequeue and decide.
+ */
+static int kp_get_signal_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	utrace_hook_get_signal();
+	return 0;
+}
+
+static struct kprobe kp_get_signal = {
+	.symbol_name = "get_signal",
+	.pre_handler = kp_get_signal_pre,
+};
+
+static bool kp_registered;
+
+/*
+ * Single-step traps: exc_debug_user() calls the die chain with DIE_DEBUG and
+ * skips its SIGTRAP when a notifier returns NOTIFY_STOP. err points to DR6.
+ */
+static int utrace_die_notify(struct notifier_block *nb, unsigned long val,
+			     void *data)
+{
+	struct die_args *args = data;
+
+	if (val != DIE_DEBUG || !user_mode(args->regs))
+		return NOTIFY_DONE;
+	if (!(*(unsigned long *)args->err & DR_STEP))
+		return NOTIFY_DONE;
+	return utrace_hook_step_trap(args->regs) ? NOTIFY_STOP : NOTIFY_DONE;
+}
+
+/* Below uprobes (INT_MAX - 1): never take a uprobe's own step trap. */
+static struct notifier_block utrace_die_nb = {
+	.notifier_call = utrace_die_notify,
+	.priority = 0,
+};
+
+static bool die_registered;
+
 struct utrace_tp {
 	const char *name;
 	void *probe;
@@ -72,6 +124,7 @@ static struct utrace_tp utrace_tps[] = {
 	{ "sched_process_exec", probe_exec, TRACEPOINT_DEFAULT_PRIO },
 	{ "sched_process_exit", probe_exit, TRACEPOINT_DEFAULT_PRIO },
 	{ "sched_process_free", probe_free, TRACEPOINT_DEFAULT_PRIO },
+	{ "signal_deliver", probe_signal_deliver, TRACEPOINT_DEFAULT_PRIO },
 };
 
 static void find_tp(struct tracepoint *tp, void *priv)
@@ -86,6 +139,15 @@ static void find_tp(struct tracepoint *tp, void *priv)
 void utrace_hooks_exit(void)
 {
 	int i;
+
+	if (die_registered) {
+		unregister_die_notifier(&utrace_die_nb);
+		die_registered = false;
+	}
+	if (kp_registered) {
+		unregister_kprobe(&kp_get_signal);
+		kp_registered = false;
+	}
 
 	for (i = ARRAY_SIZE(utrace_tps) - 1; i >= 0; i--) {
 		if (!utrace_tps[i].registered)
@@ -119,6 +181,16 @@ int utrace_hooks_init(void)
 		}
 		utrace_tps[i].registered = true;
 	}
+	ret = register_kprobe(&kp_get_signal);
+	if (ret) {
+		pr_err("cannot hook get_signal: %d\n", ret);
+		goto fail;
+	}
+	kp_registered = true;
+	ret = register_die_notifier(&utrace_die_nb);
+	if (ret)
+		goto fail;
+	die_registered = true;
 	return 0;
 fail:
 	utrace_hooks_exit();

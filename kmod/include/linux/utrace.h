@@ -132,6 +132,7 @@ struct utrace_engine {
 	struct kref kref;
 	void (*release)(void *data);
 	struct list_head entry;
+	unsigned long *syscall_filter;	/* NULL: every syscall */
 
 /* public: */
 	const struct utrace_engine_ops *ops;
@@ -232,6 +233,17 @@ int __must_check utrace_set_events_pid(struct pid *pid,
 				       unsigned long eventmask);
 int __must_check utrace_barrier_pid(struct pid *pid,
 				    struct utrace_engine *engine);
+
+/*
+ * Extension: which syscalls (x86-64 numbers below UTRACE_NR_SYSCALLS) reach
+ * this engine's report_syscall_entry/exit. @filter is a bitmap the core
+ * copies, or NULL for all. A syscall no engine of the thread wants costs a
+ * bitmap test in the hook and no report at all.
+ */
+#define UTRACE_NR_SYSCALLS 512
+int __must_check utrace_set_syscall_filter(struct task_struct *target,
+					   struct utrace_engine *engine,
+					   const unsigned long *filter);
 
 /* The thread's event union, 0 when it has no engine (/proc "Utrace:"). */
 unsigned long utrace_task_flags(struct task_struct *task);
