@@ -1,0 +1,1085 @@
+// UtraceSemantics: the behaviour cases of utrace-semantics.md section 7, run
+// in the test VM against the real core through the scriptable test engine
+// (kmod/tests/utrace_test_engine.c, /dev/utrace_test). Each case forks real
+// fixture processes, drives them, and checks return codes, the callback log,
+// /proc state and the processes' own results.
+#include "utrace_test_engine.h"
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <functional>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sstream>
+#include <string>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+// The engine API's values (kmod/include/linux/utrace.h is kernel-only).
+constexpr __u32 kStop = 0, kInterrupt = 1, kReport = 2, kSingleStep = 3, kBlockStep = 4,
+                kResume = 5, kDetach = 6;
+constexpr __u32 kResumeMask = 0x7;
+constexpr __u32 kSyscallAbort = 0x10;
+constexpr __u32 kSyscallResumed = 0x100;
+constexpr __u64 kEvQuiesce = 1 << 0, kEvReap = 1 << 1, kEvClone = 1 << 2, kEvExec = 1 << 3,
+                kEvDeath = 1 << 5, kEvSyscallEntry = 1 << 6, kEvSyscallExit = 1 << 7;
+constexpr __u64 kEngineStop = 1 << 14;
+constexpr __u32 kMatchOps = 0x1, kMatchData = 0x2, kCreate = 0x10, kExclusive = 0x20;
+
+const char *const kDev = "/dev/" UTE_DEVICE_NAME;
+const char *const kModule = "/lib/modules/utrace_test_engine.ko";
+const int kTimeoutMs = 5000;
+
+using Clock = std::chrono::steady_clock;
+
+bool waitFor(const std::function<bool()> &cond, int ms = kTimeoutMs)
+{
+    auto end = Clock::now() + std::chrono::milliseconds(ms);
+    for (;;) {
+        if (cond())
+            return true;
+        if (Clock::now() > end)
+            return false;
+        usleep(5000);
+    }
+}
+
+std::string readLine(const std::string &path)
+{
+    std::ifstream in(path);
+    std::string s;
+    std::getline(in, s);
+    return s;
+}
+
+// The state letter of /proc/PID/stat ('t' = stopped by a tracer), or 0.
+char procState(pid_t pid)
+{
+    std::string s = readLine("/proc/" + std::to_string(pid) + "/stat");
+    auto p = s.rfind(')');
+    return p == std::string::npos || p + 2 >= s.size() ? 0 : s[p + 2];
+}
+
+bool waitState(pid_t pid, char want)
+{
+    return waitFor([&] { return procState(pid) == want; });
+}
+
+// waitpid with a deadline; false on timeout.
+bool waitExit(pid_t pid, int *status, int ms = kTimeoutMs)
+{
+    return waitFor([&] { return waitpid(pid, status, WNOHANG) == pid; }, ms);
+}
+
+// Reaps every child (and reparented grandchild) until none is left.
+void reapAll(int ms)
+{
+    waitFor(
+        [] {
+            int st;
+            pid_t p;
+            while ((p = waitpid(-1, &st, WNOHANG | __WALL)) > 0) {
+            }
+            return p < 0 && errno == ECHILD;
+        },
+        ms);
+}
+
+long liveCounter(const char *name)
+{
+    std::string s = readLine(std::string("/sys/module/utrace/parameters/") + name);
+    return s.empty() ? -1 : std::stol(s);
+}
+
+// Loads the engine module once for the suite; unloads it at the end so that
+// the harness's final `rmmod utrace` succeeds.
+class EngineModule : public ::testing::Environment {
+public:
+    void SetUp() override
+    {
+        // Orphaned grandchildren come to us, so every test can reap them.
+        ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0) << strerror(errno);
+        int fd = open(kModule, O_RDONLY | O_CLOEXEC);
+        ASSERT_GE(fd, 0) << kModule << ": " << strerror(errno);
+        long r = syscall(SYS_finit_module, fd, "", 0);
+        int err = errno;
+        close(fd);
+        ASSERT_TRUE(r == 0 || err == EEXIST) << "finit_module: " << strerror(err);
+        struct stat st {};
+        ASSERT_TRUE(waitFor([&] { return stat(kDev, &st) == 0; }, 2000)) << kDev;
+    }
+    void TearDown() override
+    {
+        bool gone = waitFor(
+            [] {
+                return syscall(SYS_delete_module, "utrace_test_engine", O_NONBLOCK) == 0 ||
+                       errno == ENOENT;
+            },
+            kTimeoutMs);
+        EXPECT_TRUE(gone) << "rmmod utrace_test_engine: " << strerror(errno)
+                          << " (an engine was never released)";
+    }
+};
+
+::testing::Environment *const gEngineEnv = ::testing::AddGlobalTestEnvironment(new EngineModule);
+
+// A fixture process that obeys one-byte commands on a pipe and answers each
+// with a long on another. It runs in its own process group.
+struct Commander {
+    pid_t pid = -1;
+    int cmd = -1;
+    int reply = -1;
+};
+
+enum class Reply { Value, Timeout, Eof };
+
+const long kGrandchildRan = -7777;
+
+[[noreturn]] void commanderLoop(int cmd, int reply)
+{
+    auto answer = [&](long v) {
+        if (write(reply, &v, sizeof(v)) != sizeof(v))
+            _exit(90);
+    };
+    answer(0); // ready: the parent waits for this before driving us
+    for (;;) {
+        char c;
+        if (read(cmd, &c, 1) != 1)
+            _exit(0);
+        long r = 0;
+        switch (c) {
+        case 'g': // a syscall the tests recognise by number
+            r = syscall(SYS_getppid);
+            answer(r < 0 ? -errno : r);
+            break;
+        case 'P': // getpgid(999999): -ESRCH, unless an engine changes the argument
+            r = syscall(SYS_getpgid, 999999);
+            answer(r < 0 ? -errno : r);
+            break;
+        case 'f': { // fork; the grandchild reports it ran, then exits
+            pid_t gc = fork();
+            if (gc == 0) {
+                answer(kGrandchildRan);
+                _exit(7);
+            }
+            int st;
+            waitpid(gc, &st, 0);
+            answer(gc);
+            break;
+        }
+        case 'F': { // fork a grandchild that just waits
+            pid_t gc = fork();
+            if (gc == 0) {
+                for (;;)
+                    pause();
+            }
+            answer(gc);
+            break;
+        }
+        case 'e':
+            execl("/bin/busybox", "busybox", "sleep", "30", static_cast<char *>(nullptr));
+            answer(-errno);
+            break;
+        case 't':
+            execl("/bin/busybox", "busybox", "true", static_cast<char *>(nullptr));
+            answer(-errno);
+            break;
+        case 'E':
+            execl("/nonexistent/program", "program", static_cast<char *>(nullptr));
+            answer(-errno);
+            break;
+        case 'x':
+            _exit(3);
+        default:
+            answer(-EINVAL);
+        }
+    }
+}
+
+class UtraceSemantics : public ::testing::Test {
+protected:
+    int fd_ = -1;
+    std::vector<pid_t> kids_;
+
+    void SetUp() override
+    {
+        fd_ = open(kDev, O_RDWR | O_CLOEXEC);
+        ASSERT_GE(fd_, 0) << kDev << ": " << strerror(errno);
+    }
+
+    void TearDown() override
+    {
+        for (pid_t p : kids_) {
+            kill(-p, SIGKILL);
+            kill(p, SIGKILL);
+        }
+        reapAll(kTimeoutMs);
+        // Closing detaches and puts every engine the test left behind.
+        if (fd_ >= 0)
+            close(fd_);
+        reapAll(kTimeoutMs);
+        const char *names[] = {"live_engines", "live_threads", "pending_works"};
+        bool drained = waitFor(
+            [&] {
+                for (const char *n : names)
+                    if (liveCounter(n) != 0)
+                        return false;
+                return true;
+            },
+            2000);
+        if (!drained) {
+            for (const char *n : names)
+                ADD_FAILURE() << "utrace " << n << " = " << liveCounter(n)
+                              << " after the test (-1: unreadable)";
+        }
+    }
+
+    // ---- fixture processes ----
+
+    pid_t forkKid(const std::function<void()> &body)
+    {
+        pid_t pid = fork();
+        if (pid == 0) {
+            setpgid(0, 0);
+            body();
+            _exit(0);
+        }
+        if (pid > 0) {
+            setpgid(pid, pid);
+            kids_.push_back(pid);
+        }
+        return pid;
+    }
+
+    // Spins in user mode and never makes a syscall.
+    pid_t spinner()
+    {
+        return forkKid([] {
+            for (;;)
+                asm volatile("" ::: "memory");
+        });
+    }
+
+    // Loops on getppid(): a syscall entry and exit every few hundred ns.
+    pid_t looper()
+    {
+        return forkKid([] {
+            for (;;)
+                syscall(SYS_getppid);
+        });
+    }
+
+    Commander commander()
+    {
+        int c[2], r[2];
+        Commander k;
+        if (pipe2(c, O_CLOEXEC) || pipe2(r, O_CLOEXEC)) {
+            ADD_FAILURE() << "pipe: " << strerror(errno);
+            return k;
+        }
+        k.pid = forkKid([&] {
+            close(c[1]);
+            close(r[0]);
+            commanderLoop(c[0], r[1]);
+        });
+        close(c[0]);
+        close(r[1]);
+        k.cmd = c[1];
+        k.reply = r[0];
+        // Past its start-up syscalls and asleep in read(): no stray reports.
+        long ready = -1;
+        EXPECT_EQ(reply(k, &ready), Reply::Value);
+        EXPECT_TRUE(waitState(k.pid, 'S')) << "commander state " << procState(k.pid);
+        return k;
+    }
+
+    static void send(const Commander &k, char c)
+    {
+        ASSERT_EQ(write(k.cmd, &c, 1), 1) << strerror(errno);
+    }
+
+    static Reply reply(const Commander &k, long *v, int ms = kTimeoutMs)
+    {
+        pollfd p{k.reply, POLLIN, 0};
+        if (poll(&p, 1, ms) <= 0)
+            return Reply::Timeout;
+        ssize_t n = read(k.reply, v, sizeof(*v));
+        return n == sizeof(*v) ? Reply::Value : Reply::Eof;
+    }
+
+    // Sends a command and returns its answer; fails the test on a timeout.
+    static long ask(const Commander &k, char c)
+    {
+        send(k, c);
+        long v = 0;
+        Reply r = reply(k, &v);
+        EXPECT_EQ(r, Reply::Value) << "command " << c;
+        return v;
+    }
+
+    // ---- /dev/utrace_test ----
+
+    ute_attach attach(pid_t pid, __u32 slot, __u32 flags = kCreate, __u32 ops = UTE_OPS_0,
+                      __u64 data = 0, __u32 how = UTE_HOW_PID)
+    {
+        ute_attach a{};
+        a.pid = pid;
+        a.slot = slot;
+        a.flags = flags;
+        a.ops_id = ops;
+        a.how = how;
+        a.data_id = data;
+        a.result = 1;
+        EXPECT_EQ(ioctl(fd_, UTE_IOC_ATTACH, &a), 0) << "ATTACH: " << strerror(errno);
+        return a;
+    }
+
+    int slotCmd(unsigned long cmd, __u32 slot, __u64 arg = 0)
+    {
+        ute_slot_cmd c{};
+        c.slot = slot;
+        c.arg = arg;
+        c.result = 1;
+        EXPECT_EQ(ioctl(fd_, cmd, &c), 0) << "slot " << slot << ": " << strerror(errno);
+        return c.result;
+    }
+
+    int setEvents(__u32 slot, __u64 ev) { return slotCmd(UTE_IOC_SET_EVENTS, slot, ev); }
+    int control(__u32 slot, __u64 action) { return slotCmd(UTE_IOC_CONTROL, slot, action); }
+    int barrier(__u32 slot) { return slotCmd(UTE_IOC_BARRIER, slot); }
+    void put(__u32 slot) { slotCmd(UTE_IOC_PUT, slot); }
+    void release(__u32 slot) { slotCmd(UTE_IOC_RELEASE, slot); }
+
+    void setReturn(__u32 slot, __u32 cb, __u32 value, __u32 count = 0, bool match = false,
+                   __u64 matchEvent = 0)
+    {
+        ute_set_return r{};
+        r.slot = slot;
+        r.cb = cb;
+        r.value = value;
+        r.count = count;
+        r.match = match;
+        r.match_event = matchEvent;
+        EXPECT_EQ(ioctl(fd_, UTE_IOC_SET_RETURN, &r), 0) << strerror(errno);
+    }
+
+    void script(__u32 slot, __u32 cb, __u32 op, __u64 arg = 0, __u32 argSlot = 0, __u64 data = 0,
+                __u32 count = 1, bool match = false, __u64 matchEvent = 0)
+    {
+        ute_script s{};
+        s.slot = slot;
+        s.cb = cb;
+        s.op = op;
+        s.arg = arg;
+        s.arg_slot = argSlot;
+        s.data_id = data;
+        s.ops_id = UTE_OPS_0;
+        s.count = count;
+        s.match = match;
+        s.match_event = matchEvent;
+        EXPECT_EQ(ioctl(fd_, UTE_IOC_SET_SCRIPT, &s), 0) << strerror(errno);
+    }
+
+    std::vector<ute_log_rec> log()
+    {
+        std::vector<ute_log_rec> v(UTE_LOG_SIZE);
+        ute_read_log r{};
+        r.buf = reinterpret_cast<__u64>(v.data());
+        r.max = v.size();
+        EXPECT_EQ(ioctl(fd_, UTE_IOC_READ_LOG, &r), 0) << strerror(errno);
+        v.resize(r.count);
+        return v;
+    }
+
+    void clearLog() { EXPECT_EQ(ioctl(fd_, UTE_IOC_CLEAR_LOG), 0) << strerror(errno); }
+
+    std::vector<ute_log_rec> logWhere(const std::function<bool(const ute_log_rec &)> &pred)
+    {
+        std::vector<ute_log_rec> out;
+        for (const auto &r : log())
+            if (pred(r))
+                out.push_back(r);
+        return out;
+    }
+
+    bool waitLog(const std::function<bool(const ute_log_rec &)> &pred, int ms = kTimeoutMs)
+    {
+        return waitFor([&] { return !logWhere(pred).empty(); }, ms);
+    }
+
+    ute_slot_info info(__u32 slot)
+    {
+        ute_slot_info i{};
+        i.slot = slot;
+        EXPECT_EQ(ioctl(fd_, UTE_IOC_SLOT_INFO, &i), 0) << strerror(errno);
+        return i;
+    }
+
+    __u32 releases(__u64 data)
+    {
+        ute_releases r{};
+        r.data_id = data;
+        EXPECT_EQ(ioctl(fd_, UTE_IOC_RELEASES, &r), 0) << strerror(errno);
+        return r.count;
+    }
+
+    ute_examine examine(__u32 slot, __u32 flags = 0)
+    {
+        ute_examine x{};
+        x.slot = slot;
+        x.flags = flags;
+        x.prepare_rc = x.finish_rc = 1;
+        EXPECT_EQ(ioctl(fd_, UTE_IOC_EXAMINE, &x), 0) << strerror(errno);
+        return x;
+    }
+
+    // Stops a task through slot's engine: QUIESCE, answer STOP, control STOP.
+    void stopVia(__u32 slot, pid_t pid)
+    {
+        ASSERT_EQ(setEvents(slot, kEvQuiesce), 0);
+        setReturn(slot, UTE_CB_QUIESCE, kStop);
+        int r = control(slot, kStop);
+        EXPECT_TRUE(r == -EINPROGRESS || r == 0) << r;
+        ASSERT_TRUE(waitState(pid, 't')) << "state " << procState(pid);
+    }
+};
+
+bool isCb(const ute_log_rec &r, __u32 slot, __u32 cb)
+{
+    return r.slot == slot && r.cb == cb;
+}
+
+// ---------------------------------------------------------------------------
+// Attach and refcount
+
+TEST_F(UtraceSemantics, Case01_CreateHasNoEventsUntilSetEvents)
+{
+    pid_t pid = looper();
+    ASSERT_GT(pid, 0);
+    ute_attach a = attach(pid, 0, kCreate, UTE_OPS_0, 0x101);
+    ASSERT_EQ(a.result, 0);
+    EXPECT_EQ(info(0).engine_flags, 0u);
+    usleep(200000);
+    EXPECT_TRUE(log().empty()) << "a callback came before set_events";
+    ASSERT_EQ(setEvents(0, kEvSyscallEntry), 0);
+    EXPECT_TRUE(waitLog(
+        [&](const ute_log_rec &r) { return isCb(r, 0, UTE_CB_SYSCALL_ENTRY) && r.tid == pid; }));
+}
+
+TEST_F(UtraceSemantics, Case02_LookupMissThenHitAddsAReference)
+{
+    pid_t pid = spinner();
+    EXPECT_EQ(attach(pid, 0, kMatchOps).result, -ENOENT);
+    EXPECT_EQ(attach(pid, 0, 0).result, -ENOENT);
+    ASSERT_EQ(attach(pid, 0, kCreate, UTE_OPS_0, 0x201).result, 0);
+    __u32 before = info(0).refcount;
+    ute_attach l = attach(pid, 1, kMatchOps, UTE_OPS_0);
+    ASSERT_EQ(l.result, 0);
+    EXPECT_EQ(l.same_as, 0);
+    EXPECT_EQ(info(0).refcount, before + 1);
+    ute_attach any = attach(pid, 2, 0, UTE_OPS_1);
+    EXPECT_EQ(any.result, 0) << "no MATCH bits matches any engine";
+    EXPECT_EQ(any.same_as, 0);
+    EXPECT_EQ(attach(pid, 3, kMatchOps, UTE_OPS_1).result, -ENOENT);
+    put(1);
+    put(2);
+    EXPECT_EQ(info(0).refcount, before);
+}
+
+TEST_F(UtraceSemantics, Case03_ExclusiveMatchOps)
+{
+    pid_t pid = spinner();
+    const __u32 f = kCreate | kExclusive | kMatchOps;
+    EXPECT_EQ(attach(pid, 0, f, UTE_OPS_0).result, 0);
+    EXPECT_EQ(attach(pid, 1, f, UTE_OPS_0).result, -EEXIST);
+    EXPECT_EQ(attach(pid, 1, f, UTE_OPS_1).result, 0);
+}
+
+TEST_F(UtraceSemantics, Case04_ExclusiveWithoutMatchAndMatchData)
+{
+    pid_t pid = spinner();
+    ASSERT_EQ(attach(pid, 0, kCreate, UTE_OPS_0, 0x401).result, 0);
+    EXPECT_EQ(attach(pid, 1, kCreate | kExclusive, UTE_OPS_1, 0x4ff).result, -EEXIST);
+    ASSERT_EQ(attach(pid, 1, kCreate, UTE_OPS_0, 0x402).result, 0);
+    ute_attach l = attach(pid, 2, kMatchOps | kMatchData, UTE_OPS_0, 0x402);
+    ASSERT_EQ(l.result, 0);
+    EXPECT_EQ(l.same_as, 1);
+    l = attach(pid, 3, kMatchData, UTE_OPS_1, 0x401);
+    ASSERT_EQ(l.result, 0);
+    EXPECT_EQ(l.same_as, 0);
+    const __u32 f = kCreate | kExclusive | kMatchOps | kMatchData;
+    EXPECT_EQ(attach(pid, 4, f, UTE_OPS_0, 0x401).result, -EEXIST);
+    EXPECT_EQ(attach(pid, 4, f, UTE_OPS_0, 0x403).result, 0);
+}
+
+TEST_F(UtraceSemantics, Case05_AttachErrors)
+{
+    // pid 2 is kthreadd in every kernel of interest.
+    ASSERT_NE(readLine("/proc/2/stat").find("(kthreadd)"), std::string::npos);
+    EXPECT_EQ(attach(2, 0, kCreate).result, -EPERM);
+    EXPECT_EQ(attach(2, 0, kCreate, UTE_OPS_0, 0, UTE_HOW_TASK).result, -EPERM);
+
+    pid_t pid = spinner();
+    EXPECT_EQ(attach(pid, 0, kCreate, UTE_OPS_NULL).result, -EINVAL);
+
+    // A struct pid that outlives its task.
+    Commander k = commander();
+    ute_pin_pid pin{};
+    pin.pid = k.pid;
+    ASSERT_EQ(ioctl(fd_, UTE_IOC_PIN_PID, &pin), 0);
+    ASSERT_EQ(pin.result, 0);
+    send(k, 'x');
+    int st;
+    ASSERT_TRUE(waitExit(k.pid, &st));
+    EXPECT_EQ(attach(0, 0, kCreate, UTE_OPS_0, 0, UTE_HOW_PINNED).result, -ESRCH);
+    pin.pid = 0;
+    EXPECT_EQ(ioctl(fd_, UTE_IOC_PIN_PID, &pin), 0);
+}
+
+TEST_F(UtraceSemantics, Case06_ReleaseOnlyAfterTheLastPut)
+{
+    const __u64 data = 0x601;
+    pid_t pid = looper();
+    ASSERT_EQ(attach(pid, 0, kCreate, UTE_OPS_0, data).result, 0);
+    EXPECT_EQ(control(0, kDetach), 0);
+    usleep(200000);
+    EXPECT_EQ(releases(data), 0u) << "release ran while we still hold a reference";
+    put(0);
+    EXPECT_TRUE(waitFor([&] { return releases(data) == 1; }));
+    usleep(200000);
+    EXPECT_EQ(releases(data), 1u);
+}
+
+TEST_F(UtraceSemantics, Case07_EngineAttachedInSyscallEntryWaitsForTheNextEntry)
+{
+    Commander k = commander();
+    ASSERT_EQ(attach(k.pid, 0, kCreate, UTE_OPS_0, 0x701).result, 0);
+    script(0, UTE_CB_SYSCALL_ENTRY, UTE_OP_ATTACH_CURRENT, kEvSyscallEntry, 1, 0x702, 1, true,
+           SYS_getppid);
+    ASSERT_EQ(setEvents(0, kEvSyscallEntry), 0);
+    for (int i = 0; i < 3; i++)
+        ask(k, 'g');
+    ute_slot_info b = info(1);
+    ASSERT_EQ(b.in_use, 1u);
+    EXPECT_EQ(b.attach_rc, 0);
+    EXPECT_EQ(b.set_events_rc, 0);
+    auto e = logWhere([](const ute_log_rec &r) {
+        return r.cb == UTE_CB_SYSCALL_ENTRY && r.event == SYS_getppid;
+    });
+    // First getppid: A only. Then B before A (reverse attach order).
+    ASSERT_EQ(e.size(), 5u);
+    const __u32 want[] = {0, 1, 0, 1, 0};
+    for (size_t i = 0; i < e.size(); i++)
+        EXPECT_EQ(e[i].slot, want[i]) << "record " << i;
+}
+
+TEST_F(UtraceSemantics, Case08_CloneAttachStopKeepsChildOutOfUserMode)
+{
+    Commander k = commander();
+    ASSERT_EQ(attach(k.pid, 0, kCreate, UTE_OPS_0, 0x801).result, 0);
+    setReturn(1, UTE_CB_QUIESCE, kStop);
+    script(0, UTE_CB_CLONE, UTE_OP_ATTACH_CHILD_STOP, kEvQuiesce, 1, 0x802);
+    ASSERT_EQ(setEvents(0, kEvClone), 0);
+    send(k, 'f');
+    ASSERT_TRUE(waitFor([&] { return info(1).in_use == 1; }));
+    ute_slot_info c = info(1);
+    EXPECT_EQ(c.attach_rc, 0);
+    EXPECT_EQ(c.set_events_rc, 0);
+    pid_t gc = c.tid;
+    ASSERT_GT(gc, 0);
+    EXPECT_TRUE(waitState(gc, 't')) << "state " << procState(gc);
+    EXPECT_TRUE(
+        waitLog([&](const ute_log_rec &r) { return isCb(r, 1, UTE_CB_QUIESCE) && r.tid == gc; }));
+    long v = 0;
+    EXPECT_EQ(reply(k, &v, 300), Reply::Timeout) << "the child ran user code: " << v;
+    ute_examine x = examine(1);
+    EXPECT_EQ(x.prepare_rc, 0);
+    EXPECT_EQ(x.finish_rc, 0);
+
+    setReturn(1, UTE_CB_QUIESCE, kResume);
+    EXPECT_EQ(control(1, kResume), 0);
+    ASSERT_EQ(reply(k, &v), Reply::Value);
+    EXPECT_EQ(v, kGrandchildRan);
+    ASSERT_EQ(reply(k, &v), Reply::Value);
+    EXPECT_EQ(v, gc);
+}
+
+// ---------------------------------------------------------------------------
+// set_events
+
+TEST_F(UtraceSemantics, Case09_ClearingDuringCallbackIsInProgressUntilBarrier)
+{
+    Commander k = commander();
+    ASSERT_EQ(attach(k.pid, 0, kCreate, UTE_OPS_0, 0x901).result, 0);
+    script(0, UTE_CB_SYSCALL_ENTRY, UTE_OP_BLOCK, 0, 0, 0, 1, true, SYS_getppid);
+    ASSERT_EQ(setEvents(0, kEvSyscallEntry), 0);
+    send(k, 'g');
+    ASSERT_TRUE(waitFor([&] { return info(0).blocked == 1; }));
+    EXPECT_EQ(setEvents(0, kEvSyscallEntry | kEvSyscallExit), 0)
+        << "only adding bits is never -EINPROGRESS";
+    EXPECT_EQ(setEvents(0, 0), -EINPROGRESS);
+    release(0);
+    EXPECT_EQ(barrier(0), 0);
+    long v;
+    ASSERT_EQ(reply(k, &v), Reply::Value);
+    for (int i = 0; i < 3; i++)
+        ask(k, 'g');
+    // Only the blocked call itself: not its syscall exit, nor anything later.
+    EXPECT_EQ(logWhere([](const ute_log_rec &r) { return r.slot == 0; }).size(), 1u);
+}
+
+TEST_F(UtraceSemantics, Case11_SetEventsAfterDetachOrReapIsEsrch)
+{
+    pid_t pid = spinner();
+    ASSERT_EQ(attach(pid, 0).result, 0);
+    EXPECT_EQ(control(0, kDetach), 0);
+    EXPECT_EQ(setEvents(0, kEvQuiesce), -ESRCH);
+
+    Commander k = commander();
+    ASSERT_EQ(attach(k.pid, 1).result, 0);
+    ASSERT_EQ(setEvents(1, kEvReap), 0);
+    send(k, 'x');
+    int st;
+    ASSERT_TRUE(waitExit(k.pid, &st));
+    EXPECT_TRUE(waitLog([](const ute_log_rec &r) { return isCb(r, 1, UTE_CB_REAP); }));
+    EXPECT_TRUE(waitFor([&] { return setEvents(1, kEvSyscallEntry) == -ESRCH; }));
+}
+
+TEST_F(UtraceSemantics, Case12_PassingTheStopBitKeepsTheStop)
+{
+    pid_t pid = spinner();
+    ASSERT_EQ(attach(pid, 0).result, 0);
+    stopVia(0, pid);
+    __u64 flags = info(0).engine_flags;
+    EXPECT_TRUE(flags & kEngineStop) << std::hex << flags;
+    EXPECT_EQ(setEvents(0, flags | kEvSyscallEntry), 0);
+    usleep(300000);
+    EXPECT_EQ(procState(pid), 't');
+    EXPECT_TRUE(info(0).engine_flags & kEngineStop);
+    EXPECT_EQ(examine(0).prepare_rc, 0) << "the engine no longer holds the stop";
+    setReturn(0, UTE_CB_QUIESCE, kResume);
+    EXPECT_EQ(control(0, kResume), 0);
+    EXPECT_TRUE(waitFor([&] { return procState(pid) != 't'; }));
+}
+
+// ---------------------------------------------------------------------------
+// control
+
+TEST_F(UtraceSemantics, Case14_StopASpinningTask)
+{
+    pid_t pid = spinner();
+    ASSERT_EQ(attach(pid, 0).result, 0);
+    ASSERT_EQ(setEvents(0, kEvQuiesce), 0);
+    setReturn(0, UTE_CB_QUIESCE, kStop);
+    EXPECT_EQ(control(0, kStop), -EINPROGRESS);
+    EXPECT_TRUE(
+        waitLog([&](const ute_log_rec &r) { return isCb(r, 0, UTE_CB_QUIESCE) && r.tid == pid; }));
+    EXPECT_TRUE(waitState(pid, 't')) << "state " << procState(pid);
+    EXPECT_EQ(control(0, kStop), 0);
+    usleep(200000);
+    EXPECT_EQ(procState(pid), 't');
+    setReturn(0, UTE_CB_QUIESCE, kResume);
+    EXPECT_EQ(control(0, kResume), 0);
+    EXPECT_TRUE(waitState(pid, 'R')) << "state " << procState(pid);
+}
+
+TEST_F(UtraceSemantics, Case15_EveryStopperMustResume)
+{
+    pid_t pid = spinner();
+    ASSERT_EQ(attach(pid, 0).result, 0);
+    ASSERT_EQ(attach(pid, 1, kCreate, UTE_OPS_1).result, 0);
+    for (__u32 s : {0u, 1u}) {
+        ASSERT_EQ(setEvents(s, kEvQuiesce), 0);
+        setReturn(s, UTE_CB_QUIESCE, kStop);
+    }
+    EXPECT_EQ(control(0, kStop), -EINPROGRESS);
+    int r = control(1, kStop);
+    EXPECT_TRUE(r == 0 || r == -EINPROGRESS) << r;
+    ASSERT_TRUE(waitState(pid, 't'));
+    EXPECT_EQ(control(1, kStop), 0) << "already stopped";
+    for (__u32 s : {0u, 1u})
+        setReturn(s, UTE_CB_QUIESCE, kResume);
+    EXPECT_EQ(control(0, kResume), 0);
+    usleep(300000);
+    EXPECT_EQ(procState(pid), 't') << "B still holds the stop";
+    EXPECT_EQ(control(1, kResume), 0);
+    EXPECT_TRUE(waitState(pid, 'R'));
+}
+
+TEST_F(UtraceSemantics, Case16_ReportAndStepNeedQuiesceInterruptDoesNot)
+{
+    pid_t pid = spinner();
+    ASSERT_EQ(attach(pid, 0).result, 0);
+    EXPECT_EQ(control(0, kReport), -EINVAL);
+    EXPECT_EQ(control(0, kSingleStep), -EINVAL);
+    EXPECT_EQ(control(0, kBlockStep), -EINVAL);
+    EXPECT_EQ(control(0, kInterrupt), 0);
+    ASSERT_EQ(setEvents(0, kEvQuiesce), 0);
+    clearLog();
+    EXPECT_EQ(control(0, kReport), 0);
+    // The resume report: report_quiesce(0), or report_signal(REPORT) if the
+    // earlier INTERRUPT is still being delivered.
+    EXPECT_TRUE(waitLog([&](const ute_log_rec &r) {
+        return r.slot == 0 && r.tid == pid &&
+               ((r.cb == UTE_CB_QUIESCE && r.event == 0) || r.cb == UTE_CB_SIGNAL);
+    }));
+}
+
+TEST_F(UtraceSemantics, Case17_ActionOutOfRangeIsEinval)
+{
+    pid_t pid = spinner();
+    ASSERT_EQ(attach(pid, 0).result, 0);
+    ASSERT_EQ(setEvents(0, kEvQuiesce), 0);
+    EXPECT_EQ(control(0, 7), -EINVAL);
+    EXPECT_EQ(control(0, 100), -EINVAL);
+}
+
+TEST_F(UtraceSemantics, Case20_DetachTheOnlyEngineOfAStoppedTask)
+{
+    pid_t pid = looper();
+    ASSERT_EQ(attach(pid, 0).result, 0);
+    setReturn(0, UTE_CB_SYSCALL_ENTRY, kStop, 1);
+    ASSERT_EQ(setEvents(0, kEvSyscallEntry), 0);
+    ASSERT_TRUE(waitState(pid, 't'));
+    EXPECT_EQ(control(0, kDetach), 0);
+    EXPECT_TRUE(waitFor([&] { return procState(pid) == 'R'; }));
+    clearLog();
+    usleep(300000);
+    EXPECT_TRUE(log().empty()) << "a callback after DETACH";
+    EXPECT_EQ(control(0, kResume), -ESRCH);
+    EXPECT_EQ(control(0, kDetach), -ESRCH);
+    EXPECT_EQ(barrier(0), -ESRCH);
+}
+
+TEST_F(UtraceSemantics, Case21_DetachDuringACallbackThenBarrier)
+{
+    Commander k = commander();
+    ASSERT_EQ(attach(k.pid, 0).result, 0);
+    script(0, UTE_CB_SYSCALL_ENTRY, UTE_OP_BLOCK, 0, 0, 0, 1, true, SYS_getppid);
+    ASSERT_EQ(setEvents(0, kEvSyscallEntry), 0);
+    send(k, 'g');
+    ASSERT_TRUE(waitFor([&] { return info(0).blocked == 1; }));
+    EXPECT_EQ(control(0, kDetach), -EINPROGRESS);
+
+    std::atomic<bool> done{false};
+    int barrierRc = 1;
+    std::thread t([&] {
+        barrierRc = barrier(0);
+        done = true;
+    });
+    usleep(300000);
+    EXPECT_FALSE(done) << "barrier returned while the callback was still running";
+    release(0);
+    t.join();
+    EXPECT_TRUE(barrierRc == 0 || barrierRc == -ESRCH) << barrierRc;
+    long v;
+    ASSERT_EQ(reply(k, &v), Reply::Value);
+    for (int i = 0; i < 3; i++)
+        ask(k, 'g');
+    EXPECT_EQ(logWhere([](const ute_log_rec &r) { return r.slot == 0; }).size(), 1u)
+        << "a callback after the detach completed";
+}
+
+TEST_F(UtraceSemantics, Case23_ReturningDetachEndsCallbacksReleaseAfterPut)
+{
+    const __u64 data = 0x2301;
+    Commander k = commander();
+    ASSERT_EQ(attach(k.pid, 0, kCreate, UTE_OPS_0, data).result, 0);
+    setReturn(0, UTE_CB_SYSCALL_ENTRY, kDetach, 1);
+    ASSERT_EQ(setEvents(0, kEvSyscallEntry), 0);
+    for (int i = 0; i < 4; i++)
+        ask(k, 'g');
+    EXPECT_EQ(logWhere([](const ute_log_rec &r) { return r.slot == 0; }).size(), 1u);
+    EXPECT_EQ(releases(data), 0u);
+    put(0);
+    EXPECT_TRUE(waitFor([&] { return releases(data) == 1; }));
+}
+
+// ---------------------------------------------------------------------------
+// Ordering and combination
+
+TEST_F(UtraceSemantics, Case24_AttachOrderForExecReverseForSyscallEntry)
+{
+    Commander k = commander();
+    for (__u32 s = 0; s < 3; s++)
+        ASSERT_EQ(attach(k.pid, s, kCreate, UTE_OPS_0, 0x2400 + s).result, 0);
+    for (__u32 s = 0; s < 3; s++)
+        ASSERT_EQ(setEvents(s, kEvQuiesce | kEvSyscallEntry), 0);
+    clearLog();
+    ask(k, 'g');
+    // The getppid pass: from its first report_quiesce(SYSCALL_ENTRY) on.
+    auto l = log();
+    size_t first = 0;
+    while (first < l.size() && l[first].cb != UTE_CB_QUIESCE)
+        first++;
+    l.erase(l.begin(), l.begin() + first);
+    ASSERT_GE(l.size(), 6u);
+    const __u32 entrySlots[] = {2, 2, 1, 1, 0, 0};
+    for (size_t i = 0; i < 6; i++) {
+        EXPECT_EQ(l[i].slot, entrySlots[i]) << "record " << i;
+        EXPECT_EQ(l[i].cb, i % 2 ? UTE_CB_SYSCALL_ENTRY : UTE_CB_QUIESCE) << "record " << i;
+        EXPECT_EQ(l[i].event, i % 2 ? SYS_getppid : kEvSyscallEntry) << "record " << i;
+    }
+
+    for (__u32 s = 0; s < 3; s++)
+        ASSERT_EQ(setEvents(s, kEvQuiesce | kEvExec), 0);
+    clearLog();
+    send(k, 't');
+    int st;
+    ASSERT_TRUE(waitExit(k.pid, &st));
+    // Only the exec pass; QUIESCE engines may also see other events' quiesce
+    // reports (the execve syscall, the death of busybox true).
+    l = logWhere([](const ute_log_rec &r) {
+        return r.cb == UTE_CB_EXEC || (r.cb == UTE_CB_QUIESCE && r.event == kEvExec);
+    });
+    ASSERT_EQ(l.size(), 6u);
+    for (size_t i = 0; i < 6; i++) {
+        EXPECT_EQ(l[i].slot, i / 2) << "record " << i;
+        EXPECT_EQ(l[i].cb, i % 2 ? UTE_CB_EXEC : UTE_CB_QUIESCE) << "record " << i;
+        if (!(i % 2)) {
+            EXPECT_EQ(l[i].event, kEvExec) << "record " << i;
+        }
+    }
+}
+
+TEST_F(UtraceSemantics, Case25_AStopIsSeenByLaterEnginesAndWins)
+{
+    Commander k = commander();
+    for (__u32 s = 0; s < 3; s++)
+        ASSERT_EQ(attach(k.pid, s).result, 0);
+    // Syscall entry runs C (slot 2) first.
+    setReturn(2, UTE_CB_SYSCALL_ENTRY, kStop, 1, true, SYS_getppid);
+    for (__u32 s = 0; s < 3; s++)
+        ASSERT_EQ(setEvents(s, kEvSyscallEntry), 0);
+    send(k, 'g');
+    ASSERT_TRUE(waitState(k.pid, 't'));
+    long v;
+    EXPECT_EQ(reply(k, &v, 300), Reply::Timeout);
+    auto e = logWhere([](const ute_log_rec &r) {
+        return r.cb == UTE_CB_SYSCALL_ENTRY && r.event == SYS_getppid;
+    });
+    ASSERT_EQ(e.size(), 3u);
+    EXPECT_EQ(e[0].slot, 2u);
+    EXPECT_EQ(e[0].action & kResumeMask, kResume);
+    EXPECT_EQ(e[1].slot, 1u);
+    EXPECT_EQ(e[1].action & kResumeMask, kStop);
+    EXPECT_EQ(e[2].slot, 0u);
+    EXPECT_EQ(e[2].action & kResumeMask, kStop);
+    EXPECT_EQ(control(2, kResume), 0);
+    ASSERT_EQ(reply(k, &v), Reply::Value);
+    EXPECT_EQ(v, getpid());
+}
+
+TEST_F(UtraceSemantics, Case27_QuiesceBeforeEachEventAlsoForQuiesceOnlyEngines)
+{
+    Commander k = commander();
+    ASSERT_EQ(attach(k.pid, 0).result, 0);
+    ASSERT_EQ(attach(k.pid, 1).result, 0);
+    ASSERT_EQ(setEvents(0, kEvQuiesce), 0);
+    ASSERT_EQ(setEvents(1, kEvQuiesce | kEvSyscallExit), 0);
+    clearLog();
+    ask(k, 'g');
+    auto l = log();
+    size_t i = 0;
+    while (i < l.size() && !(isCb(l[i], 1, UTE_CB_SYSCALL_EXIT) && l[i].event == SYS_getppid))
+        i++;
+    ASSERT_LT(i, l.size()) << "no syscall exit report for getppid";
+    ASSERT_GE(i, 2u);
+    EXPECT_TRUE(isCb(l[i - 2], 0, UTE_CB_QUIESCE));
+    EXPECT_EQ(l[i - 2].event, kEvSyscallExit);
+    EXPECT_TRUE(isCb(l[i - 1], 1, UTE_CB_QUIESCE));
+    EXPECT_EQ(l[i - 1].event, kEvSyscallExit);
+}
+
+// ---------------------------------------------------------------------------
+// Syscalls
+
+TEST_F(UtraceSemantics, Case29_AbortSkipsTheSyscallExitStillReported)
+{
+    Commander k = commander();
+    ASSERT_EQ(attach(k.pid, 0).result, 0);
+    setReturn(0, UTE_CB_SYSCALL_ENTRY, kSyscallAbort | kResume, 1, true, SYS_getppid);
+    ASSERT_EQ(setEvents(0, kEvSyscallEntry | kEvSyscallExit), 0);
+    clearLog();
+    EXPECT_EQ(ask(k, 'g'), -ENOSYS);
+    auto l = log();
+    size_t i = 0;
+    while (i < l.size() && !(isCb(l[i], 0, UTE_CB_SYSCALL_ENTRY) && l[i].event == SYS_getppid))
+        i++;
+    ASSERT_LT(i, l.size());
+    ASSERT_LT(i + 1, l.size());
+    EXPECT_TRUE(isCb(l[i + 1], 0, UTE_CB_SYSCALL_EXIT)) << "no exit report after the abort";
+    EXPECT_EQ(ask(k, 'g'), getpid()) << "the abort was applied only once";
+}
+
+TEST_F(UtraceSemantics, Case30_StopBeforeSyscallChangeArgumentsResumedReport)
+{
+    Commander k = commander();
+    ASSERT_EQ(attach(k.pid, 0).result, 0);
+    setReturn(0, UTE_CB_SYSCALL_ENTRY, kStop, 1, true, SYS_getpgid);
+    ASSERT_EQ(setEvents(0, kEvQuiesce | kEvSyscallEntry), 0);
+    send(k, 'P');
+    ASSERT_TRUE(waitState(k.pid, 't'));
+    long v;
+    EXPECT_EQ(reply(k, &v, 300), Reply::Timeout) << "the syscall ran: " << v;
+    ute_examine x = examine(0);
+    EXPECT_EQ(x.prepare_rc, 0);
+    EXPECT_EQ(x.orig_ax, static_cast<__u64>(SYS_getpgid));
+    // While stopped: the repeated entry report rewrites the argument.
+    script(0, UTE_CB_SYSCALL_ENTRY, UTE_OP_SET_SYSCALL_ARG0, 0, 0, 0, 1, true, SYS_getpgid);
+    EXPECT_EQ(control(0, kReport), 0);
+    ASSERT_EQ(reply(k, &v), Reply::Value);
+    EXPECT_EQ(v, k.pid) << "getpgid did not run with the new argument";
+    auto e = logWhere([](const ute_log_rec &r) {
+        return isCb(r, 0, UTE_CB_SYSCALL_ENTRY) && r.event == SYS_getpgid;
+    });
+    ASSERT_EQ(e.size(), 2u);
+    EXPECT_FALSE(e[0].action & kSyscallResumed);
+    EXPECT_TRUE(e[1].action & kSyscallResumed);
+}
+
+TEST_F(UtraceSemantics, Case32_SyscallExitChangesTheReturnValue)
+{
+    Commander k = commander();
+    ASSERT_EQ(attach(k.pid, 0).result, 0);
+    script(0, UTE_CB_SYSCALL_EXIT, UTE_OP_SET_SYSCALL_RETURN, 4242, 0, 0, 1, true, SYS_getppid);
+    ASSERT_EQ(setEvents(0, kEvSyscallExit), 0);
+    EXPECT_EQ(ask(k, 'g'), 4242);
+    EXPECT_EQ(ask(k, 'g'), getpid());
+}
+
+// ---------------------------------------------------------------------------
+// Exit, death, reap, exec, clone
+
+TEST_F(UtraceSemantics, Case39_DeathThenReapNoReapAfterDetachFromDeath)
+{
+    Commander k = commander();
+    ASSERT_EQ(attach(k.pid, 0, kCreate, UTE_OPS_0, 0x3901).result, 0);
+    ASSERT_EQ(setEvents(0, kEvDeath | kEvReap), 0);
+    send(k, 'x');
+    int st = 0;
+    ASSERT_TRUE(waitExit(k.pid, &st));
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 3) << st;
+    ASSERT_TRUE(waitLog([](const ute_log_rec &r) { return isCb(r, 0, UTE_CB_REAP); }));
+    auto l = logWhere([](const ute_log_rec &r) { return r.slot == 0; });
+    ASSERT_EQ(l.size(), 2u);
+    EXPECT_EQ(l[0].cb, static_cast<__u32>(UTE_CB_DEATH));
+    EXPECT_EQ(l[0].tid, k.pid);
+    EXPECT_EQ(static_cast<__s64>(l[0].event), SIGCHLD);
+    EXPECT_EQ(l[1].cb, static_cast<__u32>(UTE_CB_REAP));
+    EXPECT_EQ(l[1].tid, k.pid);
+    EXPECT_EQ(setEvents(0, kEvDeath), -ESRCH);
+    EXPECT_EQ(control(0, kResume), -ESRCH);
+    EXPECT_EQ(control(0, kDetach), -ESRCH);
+
+    Commander k2 = commander();
+    ASSERT_EQ(attach(k2.pid, 1, kCreate, UTE_OPS_0, 0x3902).result, 0);
+    setReturn(1, UTE_CB_DEATH, kDetach);
+    ASSERT_EQ(setEvents(1, kEvDeath | kEvReap), 0);
+    send(k2, 'x');
+    ASSERT_TRUE(waitExit(k2.pid, &st));
+    ASSERT_TRUE(waitLog([](const ute_log_rec &r) { return isCb(r, 1, UTE_CB_DEATH); }));
+    usleep(300000);
+    EXPECT_TRUE(logWhere([](const ute_log_rec &r) { return isCb(r, 1, UTE_CB_REAP); }).empty())
+        << "report_reap after report_death returned DETACH";
+}
+
+TEST_F(UtraceSemantics, Case41_ExecReportedEngineStaysFailedExecSilent)
+{
+    Commander k = commander();
+    ASSERT_EQ(attach(k.pid, 0).result, 0);
+    ASSERT_EQ(setEvents(0, kEvExec), 0);
+    EXPECT_EQ(ask(k, 'E'), -ENOENT);
+    usleep(100000);
+    EXPECT_TRUE(logWhere([](const ute_log_rec &r) { return r.cb == UTE_CB_EXEC; }).empty());
+    send(k, 'e');
+    EXPECT_TRUE(
+        waitLog([&](const ute_log_rec &r) { return isCb(r, 0, UTE_CB_EXEC) && r.tid == k.pid; }));
+    ASSERT_TRUE(waitFor([&] {
+        return readLine("/proc/" + std::to_string(k.pid) + "/cmdline").rfind("busybox", 0) == 0;
+    }));
+    ute_attach l = attach(k.pid, 1, kMatchOps, UTE_OPS_0);
+    EXPECT_EQ(l.result, 0) << "the engine was detached by exec";
+    EXPECT_EQ(l.same_as, 0);
+    EXPECT_EQ(setEvents(0, kEvExec | kEvDeath), 0);
+}
+
+TEST_F(UtraceSemantics, Case42_ForkChildHasNoEngines)
+{
+    Commander k = commander();
+    ASSERT_EQ(attach(k.pid, 0).result, 0);
+    ASSERT_EQ(setEvents(0, kEvClone), 0);
+    pid_t gc = ask(k, 'F');
+    ASSERT_GT(gc, 0);
+    EXPECT_TRUE(waitLog([&](const ute_log_rec &r) {
+        return isCb(r, 0, UTE_CB_CLONE) && r.event == static_cast<__u64>(gc) && r.tid == k.pid;
+    }));
+    EXPECT_EQ(attach(gc, 1, 0).result, -ENOENT);
+    EXPECT_EQ(attach(gc, 1, kMatchOps, UTE_OPS_0).result, -ENOENT);
+    kill(gc, SIGKILL);
+}
+
+TEST_F(UtraceSemantics, Case43_SigkillKillsAStoppedTaskAtOnce)
+{
+    Commander k = commander();
+    ASSERT_EQ(attach(k.pid, 0).result, 0);
+    setReturn(0, UTE_CB_SYSCALL_ENTRY, kStop, 0, true, SYS_getppid);
+    ASSERT_EQ(setEvents(0, kEvSyscallEntry), 0);
+    send(k, 'g');
+    ASSERT_TRUE(waitState(k.pid, 't'));
+    ASSERT_EQ(kill(k.pid, SIGKILL), 0);
+    int st = 0;
+    ASSERT_TRUE(waitExit(k.pid, &st)) << "a SIGKILLed stopped task did not die";
+    EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) << st;
+    long v;
+    EXPECT_EQ(reply(k, &v), Reply::Eof) << "user code ran after SIGKILL: " << v;
+    int r = control(0, kDetach);
+    EXPECT_TRUE(r == -ESRCH || r == -EALREADY) << r;
+}
+
+TEST_F(UtraceSemantics, Case44_ExamineStoppedUnstoppedKilledDead)
+{
+    pid_t pid = spinner();
+    ASSERT_EQ(attach(pid, 0).result, 0);
+    ASSERT_EQ(attach(pid, 1, kCreate, UTE_OPS_1).result, 0);
+    stopVia(0, pid);
+    ute_examine x = examine(0);
+    EXPECT_EQ(x.prepare_rc, 0);
+    EXPECT_EQ(x.finish_rc, 0);
+    EXPECT_NE(x.ip, 0u);
+    EXPECT_LT(x.ip, 0x800000000000u) << "not a user address";
+    ute_examine again = examine(0);
+    EXPECT_EQ(again.ip, x.ip) << "registers moved while stopped";
+
+    EXPECT_EQ(examine(1).prepare_rc, -EINVAL) << "engine 1 does not hold a stop";
+
+    x = examine(0, UTE_EXAMINE_KILL);
+    EXPECT_EQ(x.prepare_rc, 0);
+    EXPECT_EQ(x.finish_rc, -EAGAIN);
+
+    // A zombie: reported as exited but not yet reaped.
+    siginfo_t si{};
+    ASSERT_TRUE(waitFor([&] {
+        si.si_pid = 0;
+        return waitid(P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid;
+    }));
+    EXPECT_EQ(examine(0).prepare_rc, -ESRCH);
+    int st;
+    EXPECT_TRUE(waitExit(pid, &st));
+}
+
+} // namespace
