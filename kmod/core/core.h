@@ -10,6 +10,7 @@
 #include <linux/types.h>
 
 struct linux_binprm;
+struct seq_file;
 struct pt_regs;
 struct task_struct;
 
@@ -19,6 +20,8 @@ void utrace_hook_fork(struct task_struct *parent, struct task_struct *child);
 void utrace_hook_exec(struct task_struct *task);
 void utrace_hook_exit(struct task_struct *task);
 void utrace_hook_free(struct task_struct *task);
+void utrace_hook_release(struct task_struct *task);
+void utrace_hook_proc_status(struct seq_file *m, struct task_struct *task);
 void utrace_hook_get_signal(void);
 void utrace_hook_signal_deliver(void);
 bool utrace_hook_step_trap(struct pt_regs *regs);

@@ -42,6 +42,7 @@
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/sched/task_stack.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/task_work.h>
@@ -81,6 +82,7 @@ enum {
 	PENDING_SIGNAL,		/* in get_signal(): the signal path */
 	PENDING_STEP,		/* a single-step finished: report */
 	PENDING_HANDLER,	/* a handler frame was built: report */
+	PENDING_SYNC,		/* only sync per-thread kernel state */
 };
 
 struct utrace {
@@ -106,6 +108,7 @@ struct utrace {
 	bool entry_exit;		/* it is exit/exit_group: report EXIT */
 	bool step_armed;		/* TF set by us, trap not yet seen */
 	bool step_set_tf;		/* we set TF (the user had not) */
+	bool ign_queued;		/* we set current->real_blocked */
 	long entry_nr;			/* the skipped syscall */
 	unsigned long entry_ax;		/* ax at its entry (-ENOSYS on x86) */
 	bool bypass;			/* let the re-executed syscall pass */
@@ -219,6 +222,7 @@ EXPORT_SYMBOL_GPL(utrace_task_flags);
 static void utrace_work_fn(struct callback_head *cb);
 static void utrace_iwork_fn(struct callback_head *cb);
 static void utrace_reap_fn(struct work_struct *work);
+static void utrace_reap(struct utrace *utrace, struct task_struct *task);
 
 static struct utrace *utrace_alloc(struct task_struct *task, gfp_t gfp)
 {
@@ -278,14 +282,8 @@ static struct utrace *utrace_get_or_create(struct task_struct *task)
 	 * nobody would ever free this struct. Its removal is the reap path.
 	 */
 	smp_mb();
-	if (READ_ONCE(task->exit_state) == EXIT_DEAD && utrace == new &&
-	    list_empty(&utrace->attached) && list_empty(&utrace->attaching)) {
-		spin_lock(&utrace->lock);
-		utrace->reap = true;
-		spin_unlock(&utrace->lock);
-		get_task_struct(task);
-		atomic_inc(&utrace_pending_works);
-		queue_work(utrace_wq, &utrace->reap_work);
+	if (READ_ONCE(task->exit_state) == EXIT_DEAD) {
+		utrace_reap(utrace, task);
 		return ERR_PTR(-ESRCH);
 	}
 	return utrace;
@@ -703,6 +701,12 @@ int utrace_set_events(struct task_struct *target, struct utrace_engine *engine,
 	WRITE_ONCE(utrace->flags, utrace->flags | events);
 	if ((events & ~old) & UTRACE_EVENT_SYSCALL)
 		utrace_update_sysfilter(utrace);
+	/* The thread itself must let ignored signals be queued (see below). */
+	if (((events & ~old) & UTRACE_EVENT(SIGNAL_IGN)) && !utrace->exiting &&
+	    target != current) {
+		set_bit(PENDING_SYNC, &utrace->pending);
+		utrace_queue(utrace, TWA_RESUME);
+	}
 	if ((old & ~events) && target != current && !utrace->stopped &&
 	    !target->exit_state && READ_ONCE(utrace->reporting) == engine)
 		ret = -EINPROGRESS;
@@ -806,7 +810,11 @@ int utrace_control(struct task_struct *target, struct utrace_engine *engine,
 		mark_engine_wants_stop(utrace, engine);
 		if (!reset) {
 			utrace_request(utrace, UTRACE_REPORT);
-			ret = -EINPROGRESS;
+			/*
+			 * A job-control stop counts as stopped: SIGCONT will
+			 * take it only as far as our stop, before user mode.
+			 */
+			ret = task_is_stopped(target) ? 0 : -EINPROGRESS;
 		}
 		break;
 	case UTRACE_DETACH:
@@ -1700,6 +1708,33 @@ static void utrace_report_death(struct utrace *utrace)
 }
 
 /*
+ * SIGNAL_IGN: the kernel drops a signal whose disposition ignores it when it
+ * is sent (sig_ignored()), unless the thread is ptraced or has the signal
+ * blocked or in real_blocked. real_blocked is only used by sigtimedwait(),
+ * which saves and restores it around its wait, so the thread itself may
+ * mark it outside such a wait: then, as under ptrace, ignored signals are
+ * queued and our signal path reports them. Caller is current.
+ */
+static void utrace_sync_ignored(struct utrace *utrace)
+{
+	bool want = READ_ONCE(utrace->flags) & UTRACE_EVENT(SIGNAL_IGN);
+	sigset_t all;
+
+	if (want == utrace->ign_queued)
+		return;
+	spin_lock_irq(&current->sighand->siglock);
+	if (want) {
+		sigfillset(&all);
+		sigdelsetmask(&all, sigmask(SIGKILL) | sigmask(SIGSTOP));
+		sigorsets(&current->real_blocked, &current->real_blocked, &all);
+	} else {
+		sigemptyset(&current->real_blocked);
+	}
+	spin_unlock_irq(&current->sighand->siglock);
+	utrace->ign_queued = want;
+}
+
+/*
  * The task_work: everything that may sleep. Runs in the traced thread on
  * its way to user mode (or in get_signal(), or in do_exit()).
  */
@@ -1735,6 +1770,22 @@ static void utrace_resume(struct utrace *utrace)
 
 	if (test_and_clear_bit(PENDING_ENTRY, &utrace->pending))
 		utrace_report_syscall_entry(utrace, regs);
+	clear_bit(PENDING_SYNC, &utrace->pending);
+	utrace_sync_ignored(utrace);
+	if (fatal_signal_pending(current)) {
+		/* SIGKILL: no more reports but the death ones. */
+		clear_bit(PENDING_EXIT, &utrace->pending);
+		clear_bit(PENDING_EXEC, &utrace->pending);
+		clear_bit(PENDING_STEP, &utrace->pending);
+		clear_bit(PENDING_SIGNAL, &utrace->pending);
+		clear_bit(PENDING_HANDLER, &utrace->pending);
+		if (test_and_clear_bit(PENDING_CLONE, &utrace->pending)) {
+			release_clone_hold(utrace->clone_child);
+			put_task_struct(utrace->clone_child);
+			utrace->clone_child = NULL;
+		}
+		return;
+	}
 	if (test_and_clear_bit(PENDING_EXIT, &utrace->pending))
 		utrace_report_syscall_exit(utrace, regs);
 	if (test_and_clear_bit(PENDING_EXEC, &utrace->pending))
@@ -2049,6 +2100,7 @@ void utrace_hook_free(struct task_struct *task)
 	rcu_read_lock();
 	utrace = task_utrace(task);
 	if (utrace && !READ_ONCE(utrace->reap)) {
+		/* Normally reaped at release_task(); this is the safety net. */
 		get_task_struct(task);
 		atomic_inc(&utrace_pending_works);
 		if (!queue_work(utrace_wq, &utrace->reap_work)) {
@@ -2059,14 +2111,23 @@ void utrace_hook_free(struct task_struct *task)
 	rcu_read_unlock();
 }
 
-static void utrace_reap_fn(struct work_struct *work)
+/*
+ * REAP: the thread is released. Detaches every engine, makes report_reap
+ * calls (which must not block) and frees the per-thread state after a
+ * grace period. Runs in the releasing context (the parent in wait(), the
+ * thread itself when it self-reaps) with preemption disabled, or in
+ * process context; idempotent.
+ */
+static void utrace_reap(struct utrace *utrace, struct task_struct *task)
 {
-	struct utrace *utrace = container_of(work, struct utrace, reap_work);
-	struct task_struct *task = utrace->task;
 	struct utrace_engine *engine, *next;
 	LIST_HEAD(engines);
 
 	spin_lock(&utrace->lock);
+	if (utrace->reap) {
+		spin_unlock(&utrace->lock);
+		return;
+	}
 	utrace->reap = true;
 	WRITE_ONCE(utrace->flags, 0);
 	splice_attaching(utrace);
@@ -2088,10 +2149,48 @@ static void utrace_reap_fn(struct work_struct *work)
 		list_del_init(&engine->entry);
 		utrace_engine_put(engine);
 	}
-	put_task_struct(task);
 	atomic_dec(&utrace_live_threads);
 	call_rcu(&utrace->rcu, utrace_free_rcu);
+}
+
+/* release_task() entry (kprobe): the thread is being reaped. */
+void utrace_hook_release(struct task_struct *task)
+{
+	struct utrace *utrace;
+
+	if (utrace_idle())
+		return;
+	rcu_read_lock();
+	utrace = task_utrace(task);
+	rcu_read_unlock();
+	/* Only the releasing path reaps: utrace cannot be freed under us. */
+	if (utrace)
+		utrace_reap(utrace, task);
+}
+
+/* Fallback for a state release_task() did not see: reap it here. */
+static void utrace_reap_fn(struct work_struct *work)
+{
+	struct utrace *utrace = container_of(work, struct utrace, reap_work);
+	struct task_struct *task = utrace->task;
+
+	utrace_reap(utrace, task);
+	put_task_struct(task);
 	atomic_dec(&utrace_pending_works);
+}
+
+/* /proc/PID/status (kretprobe on proc_pid_status): the Utrace: line. */
+void utrace_hook_proc_status(struct seq_file *m, struct task_struct *task)
+{
+	struct utrace *utrace;
+
+	if (utrace_idle())
+		return;
+	rcu_read_lock();
+	utrace = task_utrace(task);
+	if (utrace && !READ_ONCE(utrace->reap))
+		seq_printf(m, "Utrace:\t%lx\n", READ_ONCE(utrace->flags));
+	rcu_read_unlock();
 }
 
 /* ---------------------------------------------------------------------- */

@@ -18,6 +18,7 @@
 #include <linux/module.h>
 #include <linux/ptrace.h>
 #include <linux/sched.h>
+#include <linux/seq_file.h>
 #include <linux/string.h>
 #include <linux/tracepoint.h>
 #include <asm/debugreg.h>
@@ -80,6 +81,62 @@ static struct kprobe kp_get_signal = {
 };
 
 static bool kp_registered;
+
+/*
+ * REAP: release_task() runs in the reaping context (the parent in wait(),
+ * or the thread itself when it self-reaps); report_reap belongs there.
+ */
+static int kp_release_pre(struct kprobe *p, struct pt_regs *regs)
+{
+	utrace_hook_release((struct task_struct *)regs_get_kernel_argument(regs, 0));
+	return 0;
+}
+
+static struct kprobe kp_release = {
+	.symbol_name = "release_task",
+	.pre_handler = kp_release_pre,
+};
+
+static bool kp_release_registered;
+
+/*
+ * The "Utrace:" line of /proc/PID/status: proc_pid_status(m, ns, pid, task)
+ * has no hook of its own, so a return probe appends to its seq_file.
+ */
+struct status_args {
+	struct seq_file *m;
+	struct task_struct *task;
+};
+
+static int krp_status_entry(struct kretprobe_instance *ri,
+			    struct pt_regs *regs)
+{
+	struct status_args *a = (struct status_args *)ri->data;
+
+	a->m = (struct seq_file *)regs_get_kernel_argument(regs, 0);
+	a->task = (struct task_struct *)regs_get_kernel_argument(regs, 3);
+	return 0;
+}
+
+static int krp_status_ret(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	struct status_args *a = (struct status_args *)ri->data;
+
+	/* Only after a successful show: the seq_file is ours to extend. */
+	if (!regs_return_value(regs))
+		utrace_hook_proc_status(a->m, a->task);
+	return 0;
+}
+
+static struct kretprobe krp_status = {
+	.kp.symbol_name = "proc_pid_status",
+	.entry_handler = krp_status_entry,
+	.handler = krp_status_ret,
+	.data_size = sizeof(struct status_args),
+	.maxactive = 64,
+};
+
+static bool krp_status_registered;
 
 /*
  * Single-step traps: exc_debug_user() calls the die chain with DIE_DEBUG and
@@ -148,6 +205,14 @@ void utrace_hooks_exit(void)
 		unregister_kprobe(&kp_get_signal);
 		kp_registered = false;
 	}
+	if (kp_release_registered) {
+		unregister_kprobe(&kp_release);
+		kp_release_registered = false;
+	}
+	if (krp_status_registered) {
+		unregister_kretprobe(&krp_status);
+		krp_status_registered = false;
+	}
 
 	for (i = ARRAY_SIZE(utrace_tps) - 1; i >= 0; i--) {
 		if (!utrace_tps[i].registered)
@@ -187,6 +252,17 @@ int utrace_hooks_init(void)
 		goto fail;
 	}
 	kp_registered = true;
+	ret = register_kprobe(&kp_release);
+	if (ret) {
+		pr_err("cannot hook release_task: %d\n", ret);
+		goto fail;
+	}
+	kp_release_registered = true;
+	/* Optional: without it only the /proc line is missing. */
+	if (register_kretprobe(&krp_status))
+		pr_info("no Utrace: line in /proc/PID/status on this kernel\n");
+	else
+		krp_status_registered = true;
 	ret = register_die_notifier(&utrace_die_nb);
 	if (ret)
 		goto fail;
