@@ -32,6 +32,7 @@
 
 #include <linux/atomic.h>
 #include <linux/freezer.h>
+#include <linux/delay.h>
 #include <linux/hashtable.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -61,6 +62,11 @@
 
 #define DEATH_EVENTS (UTRACE_EVENT(DEATH) | UTRACE_EVENT(QUIESCE))
 
+/* Signals the kernel drops or fast-paths unless real_blocked has them. */
+#define REAL_BLOCKED_EVENTS \
+	(UTRACE_EVENT(SIGNAL_IGN) | UTRACE_EVENT(SIGNAL_TERM) | \
+	 UTRACE_EVENT(SIGNAL_CORE))
+
 /*
  * A value no system call returns (errno 4095 does not exist): written to ax
  * when a syscall is skipped, so the exit probe can tell whether the kernel
@@ -82,7 +88,7 @@ enum {
 	PENDING_SIGNAL,		/* in get_signal(): the signal path */
 	PENDING_STEP,		/* a single-step finished: report */
 	PENDING_HANDLER,	/* a handler frame was built: report */
-	PENDING_SYNC,		/* only sync per-thread kernel state */
+	PENDING_DEFER,		/* work ran inside a syscall: redo at exit */
 };
 
 struct utrace {
@@ -108,7 +114,8 @@ struct utrace {
 	bool entry_exit;		/* it is exit/exit_group: report EXIT */
 	bool step_armed;		/* TF set by us, trap not yet seen */
 	bool step_set_tf;		/* we set TF (the user had not) */
-	bool ign_queued;		/* we set current->real_blocked */
+	bool rb_marked;			/* we filled task->real_blocked */
+	bool in_syscall;		/* between sys_enter and sys_exit */
 	long entry_nr;			/* the skipped syscall */
 	unsigned long entry_ax;		/* ax at its entry (-ENOSYS on x86) */
 	bool bypass;			/* let the re-executed syscall pass */
@@ -223,6 +230,8 @@ static void utrace_work_fn(struct callback_head *cb);
 static void utrace_iwork_fn(struct callback_head *cb);
 static void utrace_reap_fn(struct work_struct *work);
 static void utrace_reap(struct utrace *utrace, struct task_struct *task);
+static void utrace_mark_real_blocked(struct task_struct *task,
+				     struct utrace *utrace);
 
 static struct utrace *utrace_alloc(struct task_struct *task, gfp_t gfp)
 {
@@ -681,6 +690,7 @@ int utrace_set_events(struct task_struct *target, struct utrace_engine *engine,
 {
 	struct utrace *utrace;
 	unsigned long old;
+	bool mark = false;
 	int ret = 0;
 
 	utrace = get_utrace_lock(target, engine, true);
@@ -701,17 +711,15 @@ int utrace_set_events(struct task_struct *target, struct utrace_engine *engine,
 	WRITE_ONCE(utrace->flags, utrace->flags | events);
 	if ((events & ~old) & UTRACE_EVENT_SYSCALL)
 		utrace_update_sysfilter(utrace);
-	/* The thread itself must let ignored signals be queued (see below). */
-	if (((events & ~old) & UTRACE_EVENT(SIGNAL_IGN)) && !utrace->exiting &&
-	    target != current) {
-		set_bit(PENDING_SYNC, &utrace->pending);
-		utrace_queue(utrace, TWA_RESUME);
-	}
+	mark = ((events & ~old) & REAL_BLOCKED_EVENTS) && !utrace->exiting;
 	if ((old & ~events) && target != current && !utrace->stopped &&
 	    !target->exit_state && READ_ONCE(utrace->reporting) == engine)
 		ret = -EINPROGRESS;
 unlock:
 	spin_unlock(&utrace->lock);
+	/* From now on ignored and fatal signals must be queued (see above). */
+	if (mark)
+		utrace_mark_real_blocked(target, utrace);
 	return ret;
 }
 EXPORT_SYMBOL_GPL(utrace_set_events);
@@ -951,11 +959,14 @@ int utrace_prepare_examine(struct task_struct *target,
 	spin_unlock(&utrace->lock);
 	if (ret)
 		return ret;
-	/* wait_task_inactive() is not exported: wait for it to leave its CPU. */
+	/*
+	 * wait_task_inactive() is not exported: wait (up to ~20 ms) for the
+	 * thread to finish switching out of its CPU.
+	 */
 	for (tries = 0; READ_ONCE(target->on_cpu); tries++) {
-		if (tries > 1000)
+		if (tries > 200)
 			return -EAGAIN;
-		cond_resched();
+		usleep_range(50, 100);
 	}
 	exam->state = READ_ONCE(target->__state);
 	exam->ncsw = READ_ONCE(target->nvcsw) + READ_ONCE(target->nivcsw);
@@ -1186,20 +1197,32 @@ static bool utrace_wants_stop(struct utrace *utrace)
  */
 static void utrace_stop(struct utrace *utrace)
 {
-	bool stop;
+	bool stop, first = true;
 
 	for (;;) {
 		set_special_state(TASK_TRACED);
 		/* State before the test: a concurrent wake-up is not lost. */
 		smp_mb();
 		spin_lock(&utrace->lock);
-		stop = !fatal_signal_pending(current) &&
-		       !(current->flags & PF_EXITING) &&
-		       utrace_wants_stop(utrace);
-		utrace->stopped = stop;
+		if (first) {
+			stop = !fatal_signal_pending(current) &&
+			       !(current->flags & PF_EXITING) &&
+			       utrace_wants_stop(utrace);
+			utrace->stopped = stop;
+		} else {
+			/*
+			 * Once released (utrace_reset() cleared stopped), go:
+			 * a STOP asked for since then gets a pass of its own,
+			 * with callbacks. Any other wake-up sleeps again.
+			 */
+			stop = utrace->stopped && !fatal_signal_pending(current);
+			if (!stop)
+				utrace->stopped = false;
+		}
 		spin_unlock(&utrace->lock);
 		if (!stop)
 			break;
+		first = false;
 		schedule();
 	}
 	__set_current_state(TASK_RUNNING);
@@ -1321,11 +1344,10 @@ static void utrace_resume_report(struct utrace *utrace, struct pt_regs *regs,
 
 		if (fatal_signal_pending(current))
 			return;
+		/* Nothing asked for: leave a chosen step armed, as utrace did. */
 		if (resume == UTRACE_RESUME &&
-		    !(READ_ONCE(utrace->flags) & ENGINE_STOP)) {
-			utrace_set_stepping(utrace, regs, UTRACE_RESUME);
+		    !(READ_ONCE(utrace->flags) & ENGINE_STOP))
 			return;
-		}
 		/* The pending action is where the pass starts. */
 		report.action = resume;
 		if (resume != UTRACE_RESUME) {
@@ -1567,8 +1589,13 @@ static bool signal_defaults_to(int sig, bool core)
 	return core ? sig_kernel_coredump(sig) : !sig_kernel_coredump(sig);
 }
 
-/* Dequeues one signal, reports it and carries out the engines' verdict. */
-static void utrace_report_signal(struct utrace *utrace, struct pt_regs *regs)
+/*
+ * Dequeues one signal, reports it and carries out the engines' verdict.
+ * Returns true if an engine held it (UTRACE_SIGNAL_HOLD): it is back on the
+ * queue and is reported again, as utrace's signal loop did.
+ */
+static bool utrace_report_one_signal(struct utrace *utrace,
+				     struct pt_regs *regs)
 {
 	struct sighand_struct *sighand = current->sighand;
 	unsigned long event, flags = READ_ONCE(utrace->flags);
@@ -1581,11 +1608,11 @@ static void utrace_report_signal(struct utrace *utrace, struct pt_regs *regs)
 	INIT_REPORT(report);
 
 	if (!(flags & UTRACE_EVENT_SIGNAL_ALL))
-		return;
+		return false;
 	/* SIGKILL is never reported; a group stop runs its course. */
 	if (fatal_signal_pending(current) ||
 	    (current->jobctl & JOBCTL_STOP_PENDING))
-		return;
+		return false;
 
 	spin_lock_irq(&sighand->siglock);
 	signr = utrace_dequeue(&info);
@@ -1593,12 +1620,12 @@ static void utrace_report_signal(struct utrace *utrace, struct pt_regs *regs)
 		orig_ka = sighand->action[signr - 1];
 	spin_unlock_irq(&sighand->siglock);
 	if (!signr)
-		return;
+		return false;
 
 	event = signal_event(signr, &orig_ka, &verdict);
 	if (!(flags & (event | UTRACE_EVENT(QUIESCE)))) {
 		utrace_requeue(signr, &info);
-		return;
+		return false;
 	}
 	return_ka = orig_ka;
 	start_report(utrace);
@@ -1614,7 +1641,7 @@ static void utrace_report_signal(struct utrace *utrace, struct pt_regs *regs)
 	if (after == UTRACE_STOP) {
 		utrace_stop(utrace);	/* holding the signal */
 		if (fatal_signal_pending(current))
-			return;		/* SIGKILL wins; drop it */
+			return false;	/* SIGKILL wins; drop it */
 		after = report.resume_action;
 		if (after == UTRACE_REPORT || after == UTRACE_INTERRUPT)
 			after = UTRACE_RESUME;
@@ -1625,6 +1652,10 @@ static void utrace_report_signal(struct utrace *utrace, struct pt_regs *regs)
 	if (sig <= 0 || sig > _NSIG)
 		sig = signr;
 	verdict = utrace_signal_action(report.result);
+	if (report.result & UTRACE_SIGNAL_HOLD) {
+		utrace_requeue(sig, &info);
+		return true;
+	}
 	switch (verdict) {
 	case UTRACE_SIGNAL_DELIVER:
 		if (return_ka.sa.sa_handler != SIG_DFL &&
@@ -1663,10 +1694,15 @@ static void utrace_report_signal(struct utrace *utrace, struct pt_regs *regs)
 	case UTRACE_SIGNAL_IGN:
 	case UTRACE_SIGNAL_REPORT:
 	default:
-		if (report.result & UTRACE_SIGNAL_HOLD)
-			utrace_requeue(sig, &info);
 		break;
 	}
+	return false;
+}
+
+static void utrace_report_signal(struct utrace *utrace, struct pt_regs *regs)
+{
+	while (utrace_report_one_signal(utrace, regs))
+		cond_resched();
 }
 
 static void utrace_report_death(struct utrace *utrace)
@@ -1708,30 +1744,74 @@ static void utrace_report_death(struct utrace *utrace)
 }
 
 /*
- * SIGNAL_IGN: the kernel drops a signal whose disposition ignores it when it
- * is sent (sig_ignored()), unless the thread is ptraced or has the signal
- * blocked or in real_blocked. real_blocked is only used by sigtimedwait(),
- * which saves and restores it around its wait, so the thread itself may
- * mark it outside such a wait: then, as under ptrace, ignored signals are
- * queued and our signal path reports them. Caller is current.
+ * Signals the kernel would never let us see: it drops a signal whose
+ * disposition ignores it when it is sent (sig_ignored()), and turns a fatal
+ * one into a group exit at once (complete_signal()), unless the thread is
+ * ptraced or has the signal in real_blocked. real_blocked is only used by
+ * sigtimedwait(), which sets it from blocked on entry, restores blocked
+ * from it and empties it on exit. So an EMPTY real_blocked may be filled
+ * (a later sigtimedwait() overwrites it harmlessly), from any context under
+ * the thread's siglock; then, as under ptrace, such signals are queued and
+ * our signal path reports them. Only the thread itself, outside any
+ * sigtimedwait(), empties it again.
  */
-static void utrace_sync_ignored(struct utrace *utrace)
+static void real_blocked_all(sigset_t *set)
 {
-	bool want = READ_ONCE(utrace->flags) & UTRACE_EVENT(SIGNAL_IGN);
+	sigfillset(set);
+	sigdelsetmask(set, sigmask(SIGKILL) | sigmask(SIGSTOP));
+}
+
+/* Caller holds task->sighand->siglock. */
+static void mark_real_blocked_locked(struct task_struct *task,
+				     struct utrace *utrace)
+{
+	if (sigisemptyset(&task->real_blocked)) {
+		real_blocked_all(&task->real_blocked);
+		WRITE_ONCE(utrace->rb_marked, true);
+	}
+}
+
+/* From any context: the __lock_task_sighand() pattern, exports only. */
+static void utrace_mark_real_blocked(struct task_struct *task,
+				     struct utrace *utrace)
+{
+	struct sighand_struct *sighand;
+	unsigned long irqf;
+
+	rcu_read_lock();
+	for (;;) {
+		sighand = rcu_dereference(task->sighand);
+		if (!sighand)
+			break;
+		spin_lock_irqsave(&sighand->siglock, irqf);
+		if (likely(sighand == rcu_access_pointer(task->sighand))) {
+			mark_real_blocked_locked(task, utrace);
+			spin_unlock_irqrestore(&sighand->siglock, irqf);
+			break;
+		}
+		spin_unlock_irqrestore(&sighand->siglock, irqf);
+	}
+	rcu_read_unlock();
+}
+
+/* Caller is current, not inside sigtimedwait(). */
+static void utrace_sync_real_blocked(struct utrace *utrace)
+{
+	bool want = READ_ONCE(utrace->flags) & REAL_BLOCKED_EVENTS;
 	sigset_t all;
 
-	if (want == utrace->ign_queued)
+	if (!want && !READ_ONCE(utrace->rb_marked))
 		return;
 	spin_lock_irq(&current->sighand->siglock);
 	if (want) {
-		sigfillset(&all);
-		sigdelsetmask(&all, sigmask(SIGKILL) | sigmask(SIGSTOP));
-		sigorsets(&current->real_blocked, &current->real_blocked, &all);
+		mark_real_blocked_locked(current, utrace);
 	} else {
-		sigemptyset(&current->real_blocked);
+		real_blocked_all(&all);
+		if (sigequalsets(&current->real_blocked, &all))
+			sigemptyset(&current->real_blocked);
+		WRITE_ONCE(utrace->rb_marked, false);
 	}
 	spin_unlock_irq(&current->sighand->siglock);
-	utrace->ign_queued = want;
 }
 
 /*
@@ -1762,6 +1842,15 @@ static void utrace_resume(struct utrace *utrace)
 		return;
 	}
 
+	/*
+	 * io_uring and KVM run task_work inside a syscall: reports and stops
+	 * belong at the syscall's end, where the sys_exit hook queues us again.
+	 */
+	if (READ_ONCE(utrace->in_syscall)) {
+		set_bit(PENDING_DEFER, &utrace->pending);
+		return;
+	}
+
 	/* A new child runs no user code before its parent's report_clone. */
 	if (test_bit(PENDING_CLONE_HOLD, &utrace->pending))
 		wait_event_killable(utrace_clone_wq,
@@ -1770,8 +1859,7 @@ static void utrace_resume(struct utrace *utrace)
 
 	if (test_and_clear_bit(PENDING_ENTRY, &utrace->pending))
 		utrace_report_syscall_entry(utrace, regs);
-	clear_bit(PENDING_SYNC, &utrace->pending);
-	utrace_sync_ignored(utrace);
+	utrace_sync_real_blocked(utrace);
 	if (fatal_signal_pending(current)) {
 		/* SIGKILL: no more reports but the death ones. */
 		clear_bit(PENDING_EXIT, &utrace->pending);
@@ -1894,6 +1982,7 @@ void utrace_hook_sys_enter(struct pt_regs *regs, long id)
 	utrace = current_utrace();
 	if (!utrace)
 		return;
+	WRITE_ONCE(utrace->in_syscall, true);
 	if (utrace->bypass) {
 		if (regs->ip == utrace->bypass_ip && id == utrace->bypass_nr) {
 			utrace->bypass = false;
@@ -1936,6 +2025,9 @@ void utrace_hook_sys_exit(struct pt_regs *regs, long ret)
 	utrace = current_utrace();
 	if (!utrace)
 		return;
+	WRITE_ONCE(utrace->in_syscall, false);
+	if (test_and_clear_bit(PENDING_DEFER, &utrace->pending))
+		utrace_queue(utrace, TWA_RESUME);
 	if (test_bit(PENDING_ENTRY, &utrace->pending)) {
 		if (regs->ax != SKIP_SENTINEL) {
 			/* Old kernel: it did not re-read the number. */
@@ -2018,6 +2110,8 @@ void utrace_hook_exec(struct task_struct *task)
 	if (!utrace)
 		return;
 	utrace->bypass = false;
+	/* The new image starts with clean flags: no step of ours is armed. */
+	utrace->step_armed = false;
 	if (READ_ONCE(utrace->flags) & UTRACE_EVENT(EXEC)) {
 		set_bit(PENDING_EXEC, &utrace->pending);
 		utrace_queue(utrace, TWA_RESUME);

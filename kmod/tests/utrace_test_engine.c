@@ -49,7 +49,9 @@
 struct ute_ret_cfg {
 	bool active;
 	bool match;
+	bool has_then;
 	u32 value;
+	u32 then;
 	u32 count;
 	u64 match_event;
 };
@@ -277,8 +279,11 @@ static void ute_begin(struct utrace_engine *engine, enum ute_cb cb,
 		r = &ute_slots[c->slot].ret[cb];
 		if (r->active && ute_matches(r->match, r->match_event, event)) {
 			c->ret = r->value;
-			if (r->count && !--r->count)
-				r->active = false;
+			if (r->count && !--r->count) {
+				/* Answer @then from now on, or the default. */
+				r->active = r->has_then;
+				r->value = r->then;
+			}
 		}
 		sc = &ute_slots[c->slot].script[cb];
 		if (ute_active && sc->op != UTE_OP_NONE &&
@@ -291,10 +296,18 @@ static void ute_begin(struct utrace_engine *engine, enum ute_cb cb,
 	spin_unlock_irqrestore(&ute_lock, irqf);
 }
 
+/* What a script may touch besides the engine; members unused are NULL. */
+struct ute_ctx {
+	struct task_struct *child;
+	struct pt_regs *regs;
+	long *code;
+	kernel_siginfo_t *info;
+};
+
 static void ute_run_script(struct utrace_engine *engine, struct ute_call *c,
-			   struct task_struct *child, struct pt_regs *regs,
-			   long *code)
+			   const struct ute_ctx *x)
 {
+	struct pt_regs *regs = x->regs;
 	const struct ute_script_cfg *sc = &c->script;
 	int ret;
 
@@ -303,8 +316,8 @@ static void ute_run_script(struct utrace_engine *engine, struct ute_call *c,
 		ute_script_attach(sc, current, false);
 		break;
 	case UTE_OP_ATTACH_CHILD_STOP:
-		if (child)
-			ute_script_attach(sc, child, true);
+		if (x->child)
+			ute_script_attach(sc, x->child, true);
 		break;
 	case UTE_OP_SET_EVENTS_SELF:
 		ret = utrace_set_events(current, engine, sc->arg);
@@ -318,14 +331,19 @@ static void ute_run_script(struct utrace_engine *engine, struct ute_call *c,
 			regs_set_return_value(regs, sc->arg);
 		break;
 	case UTE_OP_SET_EXIT_CODE:
-		if (code)
-			*code = (long)sc->arg;
+		if (x->code)
+			*x->code = (long)sc->arg;
 		break;
 	case UTE_OP_SET_SYSCALL_ARG0:
 #ifdef CONFIG_X86_64
 		if (regs)
 			regs->di = sc->arg;
 #endif
+		break;
+	case UTE_OP_SET_SIGNO:
+		/* The core delivers info->si_signo instead of the original. */
+		if (x->info)
+			x->info->si_signo = (int)sc->arg;
 		break;
 	default:
 		break;
@@ -364,10 +382,11 @@ static u32 ute_callback(struct utrace_engine *engine, enum ute_cb cb,
 			struct task_struct *child, struct pt_regs *regs,
 			long *code)
 {
+	struct ute_ctx x = { .child = child, .regs = regs, .code = code };
 	struct ute_call c;
 
 	ute_begin(engine, cb, event, dflt, &c);
-	ute_run_script(engine, &c, child, regs, code);
+	ute_run_script(engine, &c, &x);
 	ute_log_append(engine, c.slot, cb, action, event,
 		       task_pid_nr(current), c.ret);
 	return c.ret;
@@ -388,12 +407,14 @@ static u32 ute_report_signal(u32 action, struct utrace_engine *engine,
 	struct ute_call c;
 	/* info is only meaningful for a real signal (orig_ka set). */
 	u64 signo = orig_ka && info ? info->si_signo : 0;
+	struct ute_ctx x = { .regs = regs, .info = orig_ka ? info : NULL };
 
 	ute_begin(engine, UTE_CB_SIGNAL, signo, UTRACE_RESUME, &c);
 	/* Without an explicit signal action, pass the given one through. */
 	if (!utrace_signal_action(c.ret))
 		c.ret |= utrace_signal_action(action);
-	ute_run_script(engine, &c, NULL, regs, NULL);
+	ute_run_script(engine, &c, &x);
+	/* Logged as received, before a SET_SIGNO script changed it. */
 	ute_log_append(engine, c.slot, UTE_CB_SIGNAL, action, signo,
 		       task_pid_nr(current), c.ret);
 	return c.ret;
@@ -468,7 +489,9 @@ static void ute_report_reap(struct utrace_engine *engine,
 	if (slot >= 0)
 		ute_slots[slot].calls++;
 	spin_unlock_irqrestore(&ute_lock, irqf);
-	ute_log_append(engine, slot, UTE_CB_REAP, 0, 0, task_pid_nr(task), 0);
+	/* event: who reaps (current); tid: who is reaped. */
+	ute_log_append(engine, slot, UTE_CB_REAP, 0, task_pid_nr(current),
+		       task_pid_nr(task), 0);
 }
 
 /* Counts by data value: the engine is gone when this runs. */
@@ -705,7 +728,7 @@ static long ute_ioc_set_return(void __user *uarg)
 	if (copy_from_user(&r, uarg, sizeof(r)))
 		return -EFAULT;
 	if (r.slot >= UTE_NSLOTS || r.cb >= UTE_CB_MAX || r.match > 1 ||
-	    r.reserved)
+	    r.has_then > 1 || r.reserved)
 		return -EINVAL;
 	spin_lock_irqsave(&ute_lock, irqf);
 	cfg = &ute_slots[r.slot].ret[r.cb];
@@ -714,6 +737,9 @@ static long ute_ioc_set_return(void __user *uarg)
 	cfg->count = r.count;
 	cfg->match = r.match;
 	cfg->match_event = r.match_event;
+	/* Without a count there is no "after": @then would never be used. */
+	cfg->has_then = r.has_then && r.count;
+	cfg->then = r.then;
 	spin_unlock_irqrestore(&ute_lock, irqf);
 	return 0;
 }

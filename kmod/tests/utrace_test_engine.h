@@ -56,6 +56,7 @@ enum ute_op {
 	UTE_OP_SET_SYSCALL_RETURN, /* report_syscall_exit: return value = arg */
 	UTE_OP_SET_EXIT_CODE,	 /* report_exit: *code = arg */
 	UTE_OP_SET_SYSCALL_ARG0, /* report_syscall_entry: first argument = arg */
+	UTE_OP_SET_SIGNO,	 /* report_signal (real signal): info->si_signo = arg */
 	UTE_OP_MAX
 };
 
@@ -108,8 +109,12 @@ struct ute_slot_cmd {
  *		0 = forever.
  * @match:	in: if 1, only calls whose logged event equals @match_event
  *		count and use @value (e.g. one syscall number).
- * @reserved:	must be 0.
+ * @has_then:	in: if 1, once @count calls were answered with @value, the
+ *		(matching) calls after them are answered with @then instead of
+ *		the default, forever (e.g. RESUME once, then STOP).
  * @match_event: in: see @match.
+ * @then:	in: see @has_then.
+ * @reserved:	must be 0.
  *
  * Defaults: UTRACE_RESUME; report_signal passes the signal action it was
  * given through; report_syscall_entry adds UTRACE_SYSCALL_RUN (0).
@@ -120,8 +125,10 @@ struct ute_set_return {
 	__u32 value;
 	__u32 count;
 	__u32 match;
-	__u32 reserved;
+	__u32 has_then;
 	__u64 match_event;
+	__u32 then;
+	__u32 reserved;
 };
 
 /**
@@ -157,8 +164,9 @@ struct ute_script {
  * @seq:	0, 1, 2... since the last CLEAR_LOG.
  * @event:	report_quiesce: event; report_syscall_*: syscall number;
  *		report_clone: child tid; report_death: signal (sign-extended);
- *		report_signal: si_signo; report_exit: orig_code;
- *		report_jctl: type; report_exec and report_reap: 0.
+ *		report_signal: si_signo (0 without a real signal, i.e.
+ *		orig_ka NULL); report_exit: orig_code; report_jctl: type;
+ *		report_reap: the tid of current, the reaper; report_exec: 0.
  * @data_id:	the engine's data pointer value.
  * @slot:	slot holding the engine, or UTE_NO_SLOT.
  * @cb:		enum ute_cb.
