@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <fstream>
 #include <map>
 #include <pthread.h>
 #include <random>
@@ -243,6 +244,23 @@ struct Controller {
     }
 };
 
+// Each thread's state and where it sleeps, for failure messages.
+std::string describeThreads(pid_t pid)
+{
+    std::map<std::string, int> where;
+    for (pid_t t : tidsOf(pid)) {
+        std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(t) +
+                         "/wchan");
+        std::string w;
+        std::getline(in, w);
+        where[std::string(1, vmtest::threadState(pid, t)) + " " + w]++;
+    }
+    std::string d;
+    for (const auto &[k, n] : where)
+        d += "\n  " + std::to_string(n) + " x " + k;
+    return d;
+}
+
 pid_t startWorkload(int progressFd)
 {
     pid_t pid = fork();
@@ -319,7 +337,7 @@ TEST(UtraceChurn, EnginesComeAndGoWhileThreadsCloneExecAndExit)
     EXPECT_TRUE(none) << held.size() << " threads still stopped after every engine detached";
     unsigned long before = progress->load();
     EXPECT_TRUE(vmtest::waitFor([&] { return progress->load() > before + 100; }, 5000))
-        << "the workload stopped making progress after the churn";
+        << "the workload stopped making progress after the churn:" << describeThreads(pid);
     std::printf("churn: %d s, %lu operations, %lu attaches, %lu stops, %lu progress\n",
                 churnSeconds(), c.ops, c.attaches, c.stops, progress->load());
     std::string kinds;
