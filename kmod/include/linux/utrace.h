@@ -151,8 +151,14 @@ struct utrace_engine {
  *	once the exec has fully completed, on the thread's way to its first
  *	user instruction, because the kernel's exec hook cannot sleep. @regs
  *	holds the new image's initial user registers and may be changed.
- * @report_jctl: called when the thread takes a job-control stop signal or
- *	is continued, where the kernel allows it to be seen (see FEATURES).
+ * @report_signal: a dequeued signal is put back (thread-private) for the
+ *	kernel to carry out the verdict; @return_ka cannot change how the
+ *	kernel delivers it (its own sigaction applies), so DELIVER uses the
+ *	thread's disposition, and TERM/CORE/STOP/TSTP use a default-action
+ *	signal (the reported one when its default matches, else SIGKILL,
+ *	SIGSTOP or SIGTSTP).
+ * @report_jctl: never called, as in the final utrace (v4), which had no
+ *	call site left for it; UTRACE_FEAT_JCTL stays clear.
  */
 struct utrace_engine_ops {
 	u32 (*report_quiesce)(u32 action, struct utrace_engine *engine,
