@@ -14,8 +14,8 @@
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
-#include <gtest/gtest.h>
 #include <fstream>
+#include <gtest/gtest.h>
 #include <map>
 #include <pthread.h>
 #include <random>
@@ -249,8 +249,7 @@ std::string describeThreads(pid_t pid)
 {
     std::map<std::string, int> where;
     for (pid_t t : tidsOf(pid)) {
-        std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(t) +
-                         "/wchan");
+        std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(t) + "/wchan");
         std::string w;
         std::getline(in, w);
         where[std::string(1, vmtest::threadState(pid, t)) + " " + w]++;
