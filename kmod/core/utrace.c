@@ -118,6 +118,7 @@ struct utrace {
 	bool in_syscall;		/* between sys_enter and sys_exit */
 	long entry_nr;			/* the skipped syscall */
 	unsigned long entry_ax;		/* ax at its entry (-ENOSYS on x86) */
+	unsigned long entry_ip;		/* ip just after its instruction */
 	bool bypass;			/* let the re-executed syscall pass */
 	unsigned long bypass_ip;
 	long bypass_nr;
@@ -1089,6 +1090,7 @@ start_callback(struct utrace *utrace, struct utrace_report *report,
 {
 	const struct utrace_engine_ops *ops;
 	unsigned long want;
+	bool as_signal;
 
 	WRITE_ONCE(utrace->reporting, engine);
 	/* reporting before flags: utrace_barrier() must see us running. */
@@ -1098,14 +1100,24 @@ start_callback(struct utrace *utrace, struct utrace_report *report,
 	smp_rmb();
 	ops = READ_ONCE(engine->ops);
 
-	if ((want & UTRACE_EVENT(QUIESCE)) || ops == &utrace_detached_ops) {
+	/*
+	 * In the signal path a QUIESCE engine's report_signal stands in for
+	 * its report_quiesce (utrace's rule): it sees the signal instead.
+	 */
+	as_signal = (event & UTRACE_EVENT_SIGNAL_ALL) && ops->report_signal;
+	if (as_signal && (want & UTRACE_EVENT(QUIESCE)))
+		want |= event;
+	else if ((want & UTRACE_EVENT(QUIESCE)) ||
+		 ops == &utrace_detached_ops) {
+		/* Its result bits are no vote on the event's own action. */
+		u32 result = report->result;
 		u32 ret = ops->report_quiesce ?
 			  ops->report_quiesce(report->action, engine, event) :
 			  UTRACE_RESUME;
+		bool gone = finish_callback(utrace, report, engine, ret);
 
-		if (finish_callback(utrace, report, engine, ret))
-			return NULL;
-		if (!event)
+		report->result = result;
+		if (gone || !event)
 			return NULL;
 		WRITE_ONCE(utrace->reporting, engine);
 		/* As above; report_quiesce may have enabled this very event. */
@@ -1408,7 +1420,7 @@ static void utrace_report_syscall_entry(struct utrace *utrace,
 	/* Show the registers as at syscall entry (ptrace's view). */
 	regs->orig_ax = utrace->entry_nr;
 	regs->ax = utrace->entry_ax;
-	regs->ip += 2;
+	regs->ip = utrace->entry_ip;
 
 	while (utrace->entry_report) {
 		INIT_REPORT(report);
@@ -1456,11 +1468,11 @@ static void utrace_report_syscall_entry(struct utrace *utrace,
 	}
 	/* Run it: re-execute the syscall instruction, let it pass. */
 	utrace->bypass = true;
-	utrace->bypass_ip = regs->ip;
+	utrace->bypass_ip = utrace->entry_ip;
 	utrace->bypass_nr = regs->orig_ax;
 	regs->ax = regs->orig_ax;
 	regs->orig_ax = -1;
-	regs->ip -= 2;
+	regs->ip = utrace->entry_ip - 2;
 }
 
 /* A deferred-stop event: STOP takes effect in the resume report. */
@@ -2005,6 +2017,8 @@ void utrace_hook_sys_enter(struct pt_regs *regs, long id)
 	 */
 	utrace->entry_nr = id;
 	utrace->entry_ax = regs->ax;
+	/* Absolute, not relative: restoring it twice cannot move it. */
+	utrace->entry_ip = regs->ip;
 	regs->orig_ax = -1;
 	regs->ax = SKIP_SENTINEL;
 	regs->ip -= 2;
@@ -2032,7 +2046,7 @@ void utrace_hook_sys_exit(struct pt_regs *regs, long ret)
 		if (regs->ax != SKIP_SENTINEL) {
 			/* Old kernel: it did not re-read the number. */
 			clear_bit(PENDING_ENTRY, &utrace->pending);
-			regs->ip += 2;
+			regs->ip = utrace->entry_ip;
 			pr_warn_once("this kernel cannot stop before a syscall\n");
 		}
 		return;
@@ -2074,7 +2088,12 @@ void utrace_hook_fork(struct task_struct *parent, struct task_struct *child)
 	if (utrace_idle() || parent != current)
 		return;
 	utrace = current_utrace();
-	if (!utrace || !(READ_ONCE(utrace->flags) & UTRACE_EVENT(CLONE)))
+	if (!utrace)
+		return;
+	/* The child copied our trap flag: it must not take a stray step trap. */
+	if (utrace->step_armed && utrace->step_set_tf)
+		task_pt_regs(child)->flags &= ~X86_EFLAGS_TF;
+	if (!(READ_ONCE(utrace->flags) & UTRACE_EVENT(CLONE)))
 		return;
 	if (child->flags & (PF_KTHREAD | PF_IO_WORKER) || utrace->clone_child)
 		return;
