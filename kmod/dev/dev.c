@@ -1,23 +1,835 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * /dev/utrace: one session per open file.
+ * /dev/utrace: one session per open file; a user engine per ATTACH.
  *
- * The node is created by the misc core with mode 0600 (root only): tracing
- * another thread is a privileged act, and until a session proves its right to
- * trace each target, only root may open the device.
+ * The node is created by the misc core with mode 0600 (root only). Even
+ * root must prove, for each thread it attaches to, the right to ptrace it:
+ * an fd of the thread's /proc/PID/mem, which the kernel only let it open
+ * after ptrace_may_access(PTRACE_MODE_ATTACH_FSCREDS) with LSMs and Yama.
+ *
+ * Objects and lifetimes:
+ *  - struct ud_session: one per open file. Reference counted: the file
+ *    holds one, every user engine (struct ud_engine) holds one, so a late
+ *    callback or ops->release never touches freed memory. The ring buffer,
+ *    the bounce buffer and the pid namespace reference are dropped at close,
+ *    once no callback is inside the session (->active is 0 with ->closing
+ *    set); the struct itself is freed by the last reference.
+ *  - struct ud_engine: one per ATTACH, the data of one core engine. It is
+ *    freed in ops->release, when the core drops the engine's last
+ *    reference. The handle table holds the reference utrace_attach_task()
+ *    returned, so an engine in the table, and its ud_engine, stay valid;
+ *    an ioctl takes its own engine reference under the table's lock.
+ *
+ * Locking rules:
+ *  - s->lock (spinlock, irq-safe because report_reap may run in whatever
+ *    context reaps the thread) protects the ring (ring, ring_size, tail,
+ *    used), lost, seq, closing and every field of every ud_engine marked
+ *    "s->lock" below. It is a leaf lock: nothing is called under it but
+ *    memcpy and ktime_get_ns, never the core.
+ *  - s->attach_mutex serialises changes of the handle table (ATTACH,
+ *    DETACH, close) and LIST, so an entry LIST reads cannot be freed.
+ *  - s->read_mutex serialises readers (they share the bounce buffer) and
+ *    QUEUE_SIZE against them.
+ *  - The xarray's own lock pairs lookups with taking an engine reference.
+ *  - Callbacks run in the traced thread with no lock held; the only place
+ *    one sleeps is ud_queue(), killably waiting for room for a record that
+ *    holds the thread. Closing sets ->closing and wakes it.
+ *  - Before utrace_control() on behalf of user space, the ioctl updates the
+ *    engine's state under s->lock, then utrace_barrier(): a callback that
+ *    read the old state has returned (its STOP is in place) before the
+ *    control acts, so a RESUME can never be overtaken by a late STOP.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/dcache.h>
+#include <linux/delay.h>
+#include <linux/elf.h>
+#include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/ktime.h>
+#include <linux/magic.h>
 #include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/mmap_lock.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/pid.h>
+#include <linux/pid_namespace.h>
+#include <linux/poll.h>
+#include <linux/ptrace.h>
+#include <linux/regset.h>
+#include <linux/sched.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/signal.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
+#include <linux/utrace.h>
 #include <linux/utsname.h>
+#include <linux/wait.h>
+#include <linux/xarray.h>
+#include <asm/syscall.h>
 #include <uapi/linux/utrace.h>
 
 #include "../utrace_internal.h"
+
+/* Where a held thread waits: what a CONTROL verdict applies to. */
+enum ud_held_at {
+	UD_HELD_OTHER,
+	UD_HELD_ENTRY,		/* in report_syscall_entry's stop */
+	UD_HELD_SIGNAL,		/* with its signal held (SIGNAL_HOLD) */
+};
+
+enum ud_step {
+	UD_STEP_NONE,
+	UD_STEP_ASKED,		/* CONTROL SINGLESTEP: arm at the next resume */
+	UD_STEP_RUNNING,	/* armed: the next resume report ends it */
+};
+
+struct ud_session {
+	struct kref kref;
+	spinlock_t lock;
+	wait_queue_head_t read_wq;	/* readers and poll: records queued */
+	wait_queue_head_t room_wq;	/* held threads: room in the ring */
+	wait_queue_head_t idle_wq;	/* close: ->active dropped to 0 */
+	atomic_t active;		/* callbacks inside (ud_enter) */
+	bool closing;			/* s->lock; set once, at close */
+	u8 *ring;			/* s->lock */
+	u32 ring_size;			/* s->lock; a multiple of 8 */
+	u32 tail;			/* s->lock; oldest record */
+	u32 used;			/* s->lock */
+	u64 lost;			/* s->lock; dropped, not yet reported */
+	u64 seq;			/* s->lock; last sequence number */
+	struct mutex read_mutex;
+	void *bounce;			/* read_mutex; one record */
+	struct mutex attach_mutex;
+	struct xarray engines;		/* handle -> struct ud_engine */
+	struct pid_namespace *ns;	/* of the opener; put at close */
+};
+
+struct ud_engine {
+	struct ud_session *s;		/* one session reference */
+	struct utrace_engine *engine;	/* set before the engine can report */
+	struct task_struct *task;	/* one task reference */
+	struct mm_struct *mm;		/* mmgrab: the mm the proof was for */
+	u32 handle;
+	pid_t tid;			/* s->lock */
+	pid_t tgid;			/* s->lock */
+	u64 events;			/* s->lock; UTRACE_EV_* */
+	u64 stop_events;		/* s->lock */
+	u32 se_flags;			/* s->lock; UTRACE_SE_* */
+	bool want_stop;			/* s->lock; we ask the core to hold it */
+	bool announced;			/* s->lock; a HELD record went out */
+	bool dead;			/* s->lock; DEATH or REAP seen */
+	u8 step;			/* s->lock; enum ud_step */
+	u8 held_at;			/* s->lock; enum ud_held_at */
+	int held_signo;			/* s->lock; UD_HELD_SIGNAL: which */
+	/* A verdict for the repeated report (s->lock). */
+	bool entry_pending;
+	bool entry_abort;
+	s64 entry_retval;
+	bool sig_pending;
+	int sig_signo;
+	u32 sig_verdict;
+	int sig_other;
+};
+
+#define UD_REC_ALIGN 8
+#define UD_HDR sizeof(struct utrace_event)
+#define UD_LOST_SIZE (UD_HDR + sizeof(struct utrace_ev_lost))
+#define UD_ARG_MAX 4096		/* largest argument struct accepted */
+
+/* A record with a fixed-size payload, built on the stack. */
+struct ud_rec {
+	struct utrace_event h;
+	union {
+		struct utrace_ev_syscall_entry entry;
+		struct utrace_ev_syscall_exit exit;
+		struct utrace_ev_signal sig;
+		struct utrace_ev_clone clone;
+		struct utrace_ev_exit code;
+		struct utrace_ev_death death;
+		struct utrace_ev_lost lost;
+	} u;
+};
+
+static const struct utrace_engine_ops ud_ops;
+
+static void ud_session_free(struct kref *kref)
+{
+	kfree(container_of(kref, struct ud_session, kref));
+}
+
+static void ud_session_put(struct ud_session *s)
+{
+	kref_put(&s->kref, ud_session_free);
+}
+
+/*
+ * A callback enters the session before touching the ring or s->ns, and
+ * leaves it after. Once close has set ->closing and seen ->active at 0, no
+ * callback is inside or will get in. The full barriers pair with close.
+ */
+static bool ud_enter(struct ud_session *s)
+{
+	atomic_inc(&s->active);
+	/* active before closing: pairs with smp_mb() in release. */
+	smp_mb__after_atomic();
+	if (READ_ONCE(s->closing)) {
+		if (atomic_dec_and_test(&s->active))
+			wake_up(&s->idle_wq);
+		return false;
+	}
+	return true;
+}
+
+static void ud_exit(struct ud_session *s)
+{
+	if (atomic_dec_and_test(&s->active))
+		wake_up(&s->idle_wq);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The ring: whole records, 8-byte aligned, oldest at ->tail. */
+
+static void ud_ring_put_locked(struct ud_session *s, const void *src, u32 len)
+{
+	u32 head = (s->tail + s->used) % s->ring_size;
+	u32 first = min(len, s->ring_size - head);
+
+	memcpy(s->ring + head, src, first);
+	memcpy(s->ring, (const u8 *)src + first, len - first);
+	s->used += len;
+}
+
+static void ud_ring_get_locked(struct ud_session *s, void *dst, u32 len)
+{
+	u32 first = min(len, s->ring_size - s->tail);
+
+	memcpy(dst, s->ring + s->tail, first);
+	memcpy((u8 *)dst + first, s->ring, len - first);
+	s->tail = (s->tail + len) % s->ring_size;
+	s->used -= len;
+}
+
+/* The size of the oldest record: its first u32 never wraps (8-aligned). */
+static u32 ud_ring_peek_locked(struct ud_session *s)
+{
+	u32 size;
+
+	memcpy(&size, s->ring + s->tail, sizeof(size));
+	return size;
+}
+
+static void ud_put_lost_locked(struct ud_session *s)
+{
+	struct ud_rec rec;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.h.size = UD_LOST_SIZE;
+	rec.h.type = UTRACE_REC_LOST;
+	rec.h.seq = ++s->seq;
+	rec.h.time_ns = ktime_get_ns();
+	rec.u.lost.count = s->lost;
+	s->lost = 0;
+	ud_ring_put_locked(s, &rec, UD_LOST_SIZE);
+}
+
+static bool ud_has_room(struct ud_session *s, u32 need)
+{
+	return READ_ONCE(s->ring_size) - READ_ONCE(s->used) >= need;
+}
+
+static void ud_wake_readers(struct ud_session *s)
+{
+	wake_up_interruptible_poll(&s->read_wq, EPOLLIN | EPOLLRDNORM);
+}
+
+/* A record that could not be made (no memory) counts as lost. */
+static void ud_lost(struct ud_session *s)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&s->lock, flags);
+	s->lost++;
+	spin_unlock_irqrestore(&s->lock, flags);
+	ud_wake_readers(s);
+}
+
+/*
+ * Queues @h (h->size bytes), preceded by a LOST record if some were
+ * dropped. With @wait (the record holds the thread) waits killably for
+ * room; without, a full ring drops the record and counts it. Fills in
+ * seq and time_ns. Returns whether the record was queued.
+ */
+static bool ud_queue(struct ud_session *s, struct utrace_event *h, bool wait)
+{
+	unsigned long flags;
+	u32 need;
+
+	for (;;) {
+		spin_lock_irqsave(&s->lock, flags);
+		if (s->closing) {
+			spin_unlock_irqrestore(&s->lock, flags);
+			return false;
+		}
+		need = h->size + (s->lost ? UD_LOST_SIZE : 0);
+		if (s->ring_size - s->used >= need)
+			break;
+		if (!wait) {
+			s->lost++;
+			spin_unlock_irqrestore(&s->lock, flags);
+			ud_wake_readers(s);
+			return false;
+		}
+		spin_unlock_irqrestore(&s->lock, flags);
+		if (wait_event_killable(s->room_wq, READ_ONCE(s->closing) ||
+					ud_has_room(s, need)))
+			return false;
+	}
+	if (s->lost)
+		ud_put_lost_locked(s);
+	h->seq = ++s->seq;
+	h->time_ns = ktime_get_ns();
+	ud_ring_put_locked(s, h, h->size);
+	spin_unlock_irqrestore(&s->lock, flags);
+	ud_wake_readers(s);
+	return true;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The user engine's callbacks. All but report_reap run in the thread. */
+
+/* Header of a record about current. Caller is inside the session. */
+static void ud_header(struct ud_engine *ue, struct utrace_event *h, u16 type,
+		      size_t payload)
+{
+	h->size = ALIGN(UD_HDR + payload, UD_REC_ALIGN);
+	h->type = type;
+	h->handle = ue->handle;
+	h->tid = task_pid_nr_ns(current, ue->s->ns);
+	h->tgid = task_tgid_nr_ns(current, ue->s->ns);
+}
+
+/* Caller holds s->lock. What the engine answers when it reports nothing. */
+static u32 ud_plain_action_locked(struct ud_engine *ue)
+{
+	return ue->want_stop ? UTRACE_STOP : UTRACE_RESUME;
+}
+
+static u32 ud_plain_action(struct ud_engine *ue)
+{
+	unsigned long flags;
+	u32 ret;
+
+	spin_lock_irqsave(&ue->s->lock, flags);
+	ret = ud_plain_action_locked(ue);
+	spin_unlock_irqrestore(&ue->s->lock, flags);
+	return ret;
+}
+
+/*
+ * Reports an event the user asked for. If @event is in stop_events, or a
+ * STOP request is pending, the thread is to be held: the first record of a
+ * stop carries UTRACE_REC_HELD (and waits for room), and @at tells a later
+ * CONTROL what its verdict applies to. Returns the resume action.
+ */
+static u32 ud_report(struct ud_engine *ue, struct utrace_event *h,
+		     u64 event, enum ud_held_at at, int signo)
+{
+	struct ud_session *s = ue->s;
+	unsigned long flags;
+	bool held = false;
+	u32 ret;
+
+	spin_lock_irqsave(&s->lock, flags);
+	if (ue->stop_events & event)
+		ue->want_stop = true;
+	if (ue->want_stop && !ue->announced) {
+		ue->announced = true;
+		ue->held_at = at;
+		ue->held_signo = signo;
+		h->flags |= UTRACE_REC_HELD;
+		held = true;
+	}
+	/*
+	 * Decided now: a CONTROL that follows the record waits in
+	 * utrace_barrier() until we have returned, then overrides this.
+	 */
+	ret = ud_plain_action_locked(ue);
+	spin_unlock_irqrestore(&s->lock, flags);
+
+	ud_queue(s, h, held);
+	return ret;
+}
+
+/*
+ * A resume report (report_quiesce(0), or report_signal REPORT/HANDLER):
+ * the last word before the thread returns to user mode. Arms a requested
+ * step, ends a finished one with a STEP record, or turns a pending STOP
+ * request into a QUIESCE record; and keeps a stop we hold.
+ */
+static u32 ud_resume_point(struct ud_engine *ue)
+{
+	struct ud_session *s = ue->s;
+	unsigned long flags;
+	struct ud_rec rec;
+	u16 type = 0;
+	u32 ret;
+
+	spin_lock_irqsave(&s->lock, flags);
+	if (ue->step == UD_STEP_ASKED && !ue->want_stop) {
+		ue->step = UD_STEP_RUNNING;
+		ret = UTRACE_SINGLESTEP;
+	} else {
+		if (ue->step == UD_STEP_RUNNING) {
+			ue->want_stop = true;
+			type = UTRACE_REC_STEP;
+		} else if (ue->want_stop && !ue->announced) {
+			type = UTRACE_REC_QUIESCE;
+		}
+		if (type) {
+			ue->step = UD_STEP_NONE;
+			ue->announced = true;
+			ue->held_at = UD_HELD_OTHER;
+		}
+		ret = ud_plain_action_locked(ue);
+	}
+	spin_unlock_irqrestore(&s->lock, flags);
+
+	if (type) {
+		memset(&rec, 0, sizeof(rec));
+		ud_header(ue, &rec.h, type, 0);
+		rec.h.flags = UTRACE_REC_HELD;
+		ud_queue(s, &rec.h, true);
+	}
+	return ret;
+}
+
+static u32 ud_report_quiesce(u32 action, struct utrace_engine *engine,
+			     unsigned long event)
+{
+	struct ud_engine *ue = engine->data;
+	unsigned long flags;
+	u32 ret;
+
+	if (!ud_enter(ue->s))
+		return UTRACE_DETACH;
+	if (!event) {
+		ret = ud_resume_point(ue);
+	} else {
+		spin_lock_irqsave(&ue->s->lock, flags);
+		if (event == UTRACE_EVENT(DEATH)) {
+			ue->dead = true;
+			ue->want_stop = false;
+		}
+		ret = ud_plain_action_locked(ue);
+		spin_unlock_irqrestore(&ue->s->lock, flags);
+	}
+	ud_exit(ue->s);
+	return ret;
+}
+
+/*
+ * The event bit of a signal and what the kernel would do with it, as the
+ * core classifies it (its signal_event()).
+ */
+static u64 ud_signal_event(int sig, const struct k_sigaction *ka, u32 *sa)
+{
+	if (ka->sa.sa_handler == SIG_IGN) {
+		*sa = UTRACE_SIGNAL_IGN;
+		return UTRACE_EV_SIGNAL_IGN;
+	}
+	if (ka->sa.sa_handler != SIG_DFL) {
+		*sa = UTRACE_SIGNAL_DELIVER;
+		return UTRACE_EV_SIGNAL;
+	}
+	if (sig_kernel_coredump(sig)) {
+		*sa = UTRACE_SIGNAL_CORE;
+		return UTRACE_EV_SIGNAL_CORE;
+	}
+	if (sig_kernel_ignore(sig)) {
+		*sa = UTRACE_SIGNAL_IGN;
+		return UTRACE_EV_SIGNAL_IGN;
+	}
+	if (sig_kernel_stop(sig)) {
+		*sa = sig == SIGSTOP ? UTRACE_SIGNAL_STOP : UTRACE_SIGNAL_TSTP;
+		return UTRACE_EV_SIGNAL_STOP;
+	}
+	*sa = UTRACE_SIGNAL_TERM;
+	return UTRACE_EV_SIGNAL_TERM;
+}
+
+/* Caller holds s->lock: the resume action after a verdict was applied. */
+static u32 ud_after_verdict_locked(struct ud_engine *ue)
+{
+	if (ue->step == UD_STEP_ASKED && !ue->want_stop) {
+		ue->step = UD_STEP_RUNNING;
+		return UTRACE_SINGLESTEP;
+	}
+	return ud_plain_action_locked(ue);
+}
+
+static u32 ud_report_signal(u32 action, struct utrace_engine *engine,
+			    struct pt_regs *regs, kernel_siginfo_t *info,
+			    const struct k_sigaction *orig_ka,
+			    struct k_sigaction *return_ka)
+{
+	struct ud_engine *ue = engine->data;
+	struct ud_session *s = ue->s;
+	u32 sa = utrace_signal_action(action);
+	unsigned long flags;
+	struct ud_rec rec;
+	siginfo_t uinfo;
+	u64 event;
+	u32 ret, ksa;
+
+	if (!ud_enter(s))
+		return sa | UTRACE_DETACH;
+	if (sa == UTRACE_SIGNAL_REPORT || sa == UTRACE_SIGNAL_HANDLER || !orig_ka) {
+		ret = sa | ud_resume_point(ue);
+		goto out;
+	}
+
+	/*
+	 * The signal action in @action should be the kernel's verdict, but
+	 * the core overwrites it with the result of our report_quiesce() for
+	 * the same event (0, DELIVER). Until that is fixed, a DELIVER there
+	 * is taken to mean "nobody changed it" and replaced by our own
+	 * classification of the signal.
+	 */
+	event = ud_signal_event(info->si_signo, orig_ka, &ksa);
+	if (sa == UTRACE_SIGNAL_DELIVER)
+		sa = ksa;
+
+	spin_lock_irqsave(&s->lock, flags);
+	if (ue->sig_pending && info->si_signo == ue->sig_signo) {
+		/* The signal we held, reported again: apply the verdict. */
+		ue->sig_pending = false;
+		switch (ue->sig_verdict) {
+		case UTRACE_VERDICT_IGNORE:
+			sa = UTRACE_SIGNAL_IGN;
+			break;
+		case UTRACE_VERDICT_DELIVER_OTHER:
+			/* The core re-queues si_signo: its own disposition applies. */
+			info->si_signo = ue->sig_other;
+			sa = UTRACE_SIGNAL_DELIVER;
+			break;
+		default:
+			break;
+		}
+		ret = sa | ud_after_verdict_locked(ue);
+		spin_unlock_irqrestore(&s->lock, flags);
+		goto out;
+	}
+	if (!(ue->events & event)) {
+		ret = sa | ud_plain_action_locked(ue);
+		spin_unlock_irqrestore(&s->lock, flags);
+		goto out;
+	}
+	spin_unlock_irqrestore(&s->lock, flags);
+
+	memset(&rec, 0, sizeof(rec));
+	ud_header(ue, &rec.h, UTRACE_REC_SIGNAL, sizeof(rec.u.sig));
+	rec.u.sig.signo = info->si_signo;
+	rec.u.sig.code = info->si_code;
+	rec.u.sig.err = info->si_errno;
+	rec.u.sig.disposition = sa >> 4;
+	BUILD_BUG_ON(sizeof(uinfo) != sizeof(rec.u.sig.siginfo));
+	copy_siginfo_to_external(&uinfo, info);
+	memcpy(rec.u.sig.siginfo, &uinfo, sizeof(uinfo));
+	ret = ud_report(ue, &rec.h, event, UD_HELD_SIGNAL, info->si_signo);
+	if (rec.h.flags & UTRACE_REC_HELD)
+		ret |= UTRACE_SIGNAL_HOLD;	/* re-reported after the stop */
+	ret |= sa;
+out:
+	ud_exit(s);
+	return ret;
+}
+
+static u32 ud_report_syscall_entry(u32 action, struct utrace_engine *engine,
+				   struct pt_regs *regs)
+{
+	struct ud_engine *ue = engine->data;
+	struct ud_session *s = ue->s;
+	u32 sa = utrace_syscall_action(action);
+	unsigned long flags;
+	struct ud_rec rec;
+	bool args;
+	u32 ret;
+
+	if (!ud_enter(s))
+		return sa | UTRACE_DETACH;
+	spin_lock_irqsave(&s->lock, flags);
+	if (action & UTRACE_SYSCALL_RESUMED) {
+		/* Repeated after our stop: the verdict, and no new record. */
+		if (ue->entry_pending && ue->entry_abort) {
+			sa = UTRACE_SYSCALL_ABORT;
+			regs->ax = ue->entry_retval;
+		}
+		ue->entry_pending = false;
+		/*
+		 * Ask for the step; it is armed by the resume report, where
+		 * ud_resume_point() answers SINGLESTEP again (still ASKED).
+		 */
+		if (ue->step == UD_STEP_ASKED && !ue->want_stop)
+			ret = UTRACE_SINGLESTEP;
+		else
+			ret = ud_plain_action_locked(ue);
+		spin_unlock_irqrestore(&s->lock, flags);
+		ret |= sa;
+		goto out;
+	}
+	ue->entry_pending = false;
+	if (!(ue->events & UTRACE_EV_SYSCALL_ENTRY)) {
+		ret = sa | ud_plain_action_locked(ue);
+		spin_unlock_irqrestore(&s->lock, flags);
+		goto out;
+	}
+	args = ue->se_flags & UTRACE_SE_CAPTURE_ARGS;
+	spin_unlock_irqrestore(&s->lock, flags);
+
+	memset(&rec, 0, sizeof(rec));
+	ud_header(ue, &rec.h, UTRACE_REC_SYSCALL_ENTRY, sizeof(rec.u.entry));
+	rec.u.entry.nr = regs->orig_ax;
+	if (args) {
+		rec.h.flags |= UTRACE_REC_ARGS;
+		rec.u.entry.args[0] = regs->di;
+		rec.u.entry.args[1] = regs->si;
+		rec.u.entry.args[2] = regs->dx;
+		rec.u.entry.args[3] = regs->r10;
+		rec.u.entry.args[4] = regs->r8;
+		rec.u.entry.args[5] = regs->r9;
+	}
+	ret = sa | ud_report(ue, &rec.h, UTRACE_EV_SYSCALL_ENTRY,
+			     UD_HELD_ENTRY, 0);
+out:
+	ud_exit(s);
+	return ret;
+}
+
+static u32 ud_report_syscall_exit(u32 action, struct utrace_engine *engine,
+				  struct pt_regs *regs)
+{
+	struct ud_engine *ue = engine->data;
+	struct ud_rec rec;
+	u32 ret;
+
+	if (!ud_enter(ue->s))
+		return UTRACE_DETACH;
+	memset(&rec, 0, sizeof(rec));
+	ud_header(ue, &rec.h, UTRACE_REC_SYSCALL_EXIT, sizeof(rec.u.exit));
+	rec.u.exit.nr = regs->orig_ax;
+	rec.u.exit.ret = regs->ax;
+	ret = ud_report(ue, &rec.h, UTRACE_EV_SYSCALL_EXIT, UD_HELD_OTHER, 0);
+	ud_exit(ue->s);
+	return ret;
+}
+
+static u32 ud_report_clone(u32 action, struct utrace_engine *engine,
+			   unsigned long clone_flags, struct task_struct *child)
+{
+	struct ud_engine *ue = engine->data;
+	struct ud_rec rec;
+	u32 ret;
+
+	if (!ud_enter(ue->s))
+		return UTRACE_DETACH;
+	memset(&rec, 0, sizeof(rec));
+	ud_header(ue, &rec.h, UTRACE_REC_CLONE, sizeof(rec.u.clone));
+	rec.u.clone.child_tid = task_pid_nr_ns(child, ue->s->ns);
+	rec.u.clone.clone_flags = clone_flags;
+	ret = ud_report(ue, &rec.h, UTRACE_EV_CLONE, UD_HELD_OTHER, 0);
+	ud_exit(ue->s);
+	return ret;
+}
+
+/*
+ * EXEC: the core reports once the exec has completed, before the new
+ * image's first instruction. Nothing can have shared the new mm yet (no
+ * user code ran to clone it), so mm->exe_file is stable here; RCU only
+ * for the annotation.
+ */
+static u32 ud_report_exec(u32 action, struct utrace_engine *engine,
+			  const struct linux_binfmt *fmt,
+			  const struct linux_binprm *bprm, struct pt_regs *regs)
+{
+	struct ud_engine *ue = engine->data;
+	struct ud_session *s = ue->s;
+	struct utrace_ev_exec *ex;
+	struct utrace_event *h;
+	char *buf, *path = NULL;
+	struct file *exe;
+	unsigned long flags;
+	size_t len = 0;
+	u32 ret;
+
+	if (!ud_enter(s))
+		return UTRACE_DETACH;
+	spin_lock_irqsave(&s->lock, flags);
+	/* An exec from a non-leader thread takes the leader's tid. */
+	ue->tid = task_pid_nr_ns(current, s->ns);
+	spin_unlock_irqrestore(&s->lock, flags);
+
+	h = kzalloc(UTRACE_EVENT_MAX_SIZE, GFP_KERNEL);
+	buf = kmalloc(PATH_MAX, GFP_KERNEL);
+	if (!h || !buf) {
+		kfree(h);
+		kfree(buf);
+		ud_lost(s);
+		ret = ud_plain_action(ue);
+		goto out;
+	}
+	rcu_read_lock();
+	exe = rcu_dereference(current->mm->exe_file);
+	if (exe) {
+		path = d_path(&exe->f_path, buf, PATH_MAX);
+		if (IS_ERR(path))
+			path = NULL;
+	}
+	rcu_read_unlock();
+	if (path)
+		len = strnlen(path, PATH_MAX - 1);
+	ex = (struct utrace_ev_exec *)(h + 1);
+	ud_header(ue, h, UTRACE_REC_EXEC, sizeof(*ex) + len + 1);
+	ex->path_len = len;
+	if (len)
+		memcpy(ex + 1, path, len);
+	kfree(buf);
+	ret = ud_report(ue, h, UTRACE_EV_EXEC, UD_HELD_OTHER, 0);
+	kfree(h);
+out:
+	ud_exit(s);
+	return ret;
+}
+
+static u32 ud_report_exit(u32 action, struct utrace_engine *engine,
+			  long orig_code, long *code)
+{
+	struct ud_engine *ue = engine->data;
+	struct ud_rec rec;
+	u32 ret;
+
+	if (!ud_enter(ue->s))
+		return UTRACE_DETACH;
+	memset(&rec, 0, sizeof(rec));
+	ud_header(ue, &rec.h, UTRACE_REC_EXIT, sizeof(rec.u.code));
+	rec.u.code.code = orig_code;
+	ret = ud_report(ue, &rec.h, UTRACE_EV_EXIT, UD_HELD_OTHER, 0);
+	ud_exit(ue->s);
+	return ret;
+}
+
+static u32 ud_report_death(struct utrace_engine *engine, bool group_dead,
+			   int signal)
+{
+	struct ud_engine *ue = engine->data;
+	struct ud_session *s = ue->s;
+	unsigned long flags;
+	struct ud_rec rec;
+
+	if (!ud_enter(s))
+		return UTRACE_DETACH;
+	spin_lock_irqsave(&s->lock, flags);
+	ue->dead = true;
+	ue->want_stop = false;
+	spin_unlock_irqrestore(&s->lock, flags);
+	memset(&rec, 0, sizeof(rec));
+	ud_header(ue, &rec.h, UTRACE_REC_DEATH, sizeof(rec.u.death));
+	rec.u.death.group_dead = group_dead;
+	rec.u.death.signal = signal;
+	ud_queue(s, &rec.h, false);
+	ud_exit(s);
+	return UTRACE_RESUME;
+}
+
+/* In whatever context reaps the thread: must not block. */
+static void ud_report_reap(struct utrace_engine *engine,
+			   struct task_struct *task)
+{
+	struct ud_engine *ue = engine->data;
+	struct ud_session *s = ue->s;
+	unsigned long flags;
+	struct ud_rec rec;
+
+	if (!ud_enter(s))
+		return;
+	memset(&rec, 0, sizeof(rec));
+	spin_lock_irqsave(&s->lock, flags);
+	ue->dead = true;
+	ue->want_stop = false;
+	rec.h.tid = ue->tid;
+	rec.h.tgid = ue->tgid;
+	spin_unlock_irqrestore(&s->lock, flags);
+	rec.h.size = UD_HDR;
+	rec.h.type = UTRACE_REC_REAP;
+	rec.h.handle = ue->handle;
+	ud_queue(s, &rec.h, false);
+	ud_exit(s);
+}
+
+/* The core's last reference is gone: any context. */
+static void ud_release(void *data)
+{
+	struct ud_engine *ue = data;
+
+	if (ue->mm)
+		mmdrop(ue->mm);
+	put_task_struct(ue->task);
+	ud_session_put(ue->s);
+	kfree(ue);
+}
+
+static const struct utrace_engine_ops ud_ops = {
+	.report_quiesce = ud_report_quiesce,
+	.report_signal = ud_report_signal,
+	.report_clone = ud_report_clone,
+	.report_exec = ud_report_exec,
+	.report_syscall_entry = ud_report_syscall_entry,
+	.report_syscall_exit = ud_report_syscall_exit,
+	.report_exit = ud_report_exit,
+	.report_death = ud_report_death,
+	.report_reap = ud_report_reap,
+	.release = ud_release,
+};
+
+/* ---------------------------------------------------------------------- */
+/* ioctls */
+
+/*
+ * Copies a versioned argument struct: @usize (its first u32) must be at
+ * least @ver0 and at most UD_ARG_MAX; bytes past @ksize must be zero.
+ */
+static int ud_copy_arg(void *karg, size_t ksize, size_t ver0,
+		       void __user *uarg, u32 *usizep)
+{
+	u32 usize;
+	int ret;
+
+	if (get_user(usize, (u32 __user *)uarg))
+		return -EFAULT;
+	if (usize < ver0 || usize > UD_ARG_MAX)
+		return -EINVAL;
+	ret = copy_struct_from_user(karg, ksize, uarg, usize);
+	if (ret == -E2BIG)
+		return -EINVAL;
+	if (ret)
+		return ret;
+	*usizep = usize;
+	return 0;
+}
+
+#define UD_COPY_ARG(k, uarg, ver0, usizep) \
+	ud_copy_arg(&(k), sizeof(k), ver0, uarg, usizep)
+
+/* Writes back field @f of @k if the caller's struct has room for it. */
+#define UD_PUT_FIELD(k, uarg, usize, f)					\
+	((offsetofend(typeof(k), f) <= (usize)) ?			\
+	 (copy_to_user((u8 __user *)(uarg) + offsetof(typeof(k), f),	\
+		       &(k).f, sizeof((k).f)) ? -EFAULT : 0) : 0)
 
 static long utrace_ioc_version(void __user *uarg)
 {
@@ -43,26 +855,835 @@ static long utrace_ioc_version(void __user *uarg)
 	return 0;
 }
 
+/* Looks up @handle with an engine reference the caller puts (ud_put). */
+static struct ud_engine *ud_get(struct ud_session *s, u32 handle)
+{
+	struct ud_engine *ue;
+
+	xa_lock(&s->engines);
+	ue = xa_load(&s->engines, handle);
+	if (ue)
+		utrace_engine_get(ue->engine);
+	xa_unlock(&s->engines);
+	return ue ?: ERR_PTR(-ENOENT);
+}
+
+/* Drops ud_get()'s reference: @ue may be freed by it. */
+static void ud_put(struct ud_engine *ue)
+{
+	utrace_engine_put(ue->engine);
+}
+
+/*
+ * The proof of the right to trace @task: @fd is /proc/PID/mem (or
+ * /proc/PID/task/TID/mem), opened for reading, and the mm it was opened
+ * for (proc keeps it in private_data) is @task's. The open itself ran
+ * ptrace_may_access(PTRACE_MODE_ATTACH_FSCREDS), LSMs and Yama included. A
+ * different mm (the process exec'd since, maybe setuid) proves nothing.
+ * On success *@mmp holds an mmgrab() reference on the proven mm.
+ */
+static int ud_check_proof(int fd, struct task_struct *task,
+			  struct mm_struct **mmp)
+{
+	struct mm_struct *mm;
+	struct file *f;
+	int ret = -EPERM;
+
+	if (fd < 0)
+		return -EPERM;
+	f = fget(fd);
+	if (!f)
+		return -EPERM;
+	if (file_inode(f)->i_sb->s_magic != PROC_SUPER_MAGIC ||
+	    !S_ISREG(file_inode(f)->i_mode) || !(f->f_mode & FMODE_READ) ||
+	    strcmp(f->f_path.dentry->d_name.name, "mem"))
+		goto out;
+	mm = get_task_mm(task);
+	if (!mm)
+		goto out;
+	if (f->private_data == mm) {
+		mmgrab(mm);
+		*mmp = mm;
+		ret = 0;
+	}
+	mmput(mm);
+out:
+	fput(f);
+	return ret;
+}
+
+/* Caller holds s->attach_mutex. Is @task already traced by this session? */
+static bool ud_session_has(struct ud_session *s, struct task_struct *task)
+{
+	struct ud_engine *ue;
+	unsigned long idx;
+
+	xa_for_each(&s->engines, idx, ue)
+		if (ue->task == task && !READ_ONCE(ue->dead))
+			return true;
+	return false;
+}
+
+/*
+ * Detaches an engine already taken out of the table; puts the table's
+ * reference. A held thread runs again. Errors mean the engine is gone
+ * already (thread reaped, or dying): nothing left to undo.
+ */
+static int ud_detach(struct ud_engine *ue)
+{
+	struct utrace_engine *engine = ue->engine;
+	unsigned long flags;
+	int ret;
+
+	spin_lock_irqsave(&ue->s->lock, flags);
+	ue->want_stop = false;
+	ue->step = UD_STEP_NONE;
+	ue->entry_pending = false;
+	ue->sig_pending = false;
+	spin_unlock_irqrestore(&ue->s->lock, flags);
+	ret = utrace_control(ue->task, engine, UTRACE_DETACH);
+	if (ret && ret != -ESRCH && ret != -EALREADY && ret != -EINPROGRESS)
+		pr_debug("detach: %d\n", ret);
+	utrace_engine_put(engine);
+	return ret;
+}
+
+static long ud_ioc_attach(struct ud_session *s, void __user *uarg)
+{
+	struct utrace_engine *engine;
+	struct mm_struct *mm = NULL;
+	struct utrace_attach a;
+	struct task_struct *task;
+	struct ud_engine *ue;
+	struct pid *pid;
+	u32 usize, id;
+	long ret;
+
+	ret = UD_COPY_ARG(a, uarg, UTRACE_ATTACH_SIZE_VER0, &usize);
+	if (ret)
+		return ret;
+	if (a.reserved0 || a.reserved[0] || a.reserved[1] || a.handle ||
+	    (a.flags & ~UTRACE_ATTACH_F_EXCLUSIVE))
+		return -EINVAL;
+	if (a.tid <= 0)
+		return -ESRCH;
+
+	pid = find_get_pid(a.tid);
+	task = pid ? get_pid_task(pid, PIDTYPE_PID) : NULL;
+	put_pid(pid);
+	if (!task)
+		return -ESRCH;
+	if (task->flags & PF_KTHREAD) {
+		ret = -EPERM;
+		goto out_task;
+	}
+	ret = ud_check_proof(a.proof_fd, task, &mm);
+	if (ret)
+		goto out_task;
+
+	ue = kzalloc(sizeof(*ue), GFP_KERNEL);
+	if (!ue) {
+		ret = -ENOMEM;
+		goto out_mm;
+	}
+	ue->task = task;
+	ue->mm = mm;
+	ue->tid = task_pid_nr_ns(task, s->ns);
+	ue->tgid = task_tgid_nr_ns(task, s->ns);
+	kref_get(&s->kref);
+	ue->s = s;
+
+	mutex_lock(&s->attach_mutex);
+	if ((a.flags & UTRACE_ATTACH_F_EXCLUSIVE) && ud_session_has(s, task)) {
+		ret = -EEXIST;
+		goto out_free;
+	}
+	ret = xa_alloc(&s->engines, &id, NULL, xa_limit_31b, GFP_KERNEL);
+	if (ret)
+		goto out_free;
+	ue->handle = id;
+	engine = utrace_attach_task(task, UTRACE_ATTACH_CREATE, &ud_ops, ue);
+	if (IS_ERR(engine)) {
+		xa_erase(&s->engines, id);
+		ret = PTR_ERR(engine);
+		goto out_free;
+	}
+	/* From here on ue belongs to the engine: ud_release() frees it. */
+	ue->engine = engine;
+	/* QUIESCE always: STOP, SINGLESTEP and REPORT need its reports. */
+	ret = utrace_set_events(task, engine, UTRACE_EVENT(QUIESCE));
+	if (!ret) {
+		xa_store(&s->engines, id, ue, GFP_KERNEL);
+		a.handle = id;
+		ret = UD_PUT_FIELD(a, uarg, usize, handle);
+	}
+	if (ret) {
+		xa_erase(&s->engines, id);
+		ud_detach(ue);
+	}
+	mutex_unlock(&s->attach_mutex);
+	return ret;
+
+out_free:
+	mutex_unlock(&s->attach_mutex);
+	ud_session_put(s);
+	kfree(ue);
+out_mm:
+	mmdrop(mm);
+out_task:
+	put_task_struct(task);
+	return ret;
+}
+
+static long ud_ioc_set_events(struct ud_session *s, void __user *uarg)
+{
+	unsigned long filter[UTRACE_NR_SYSCALLS / BITS_PER_LONG];
+	struct utrace_set_events se;
+	struct ud_engine *ue;
+	unsigned long flags;
+	u32 usize;
+	long ret;
+
+	BUILD_BUG_ON(UTRACE_FILTER_NR != UTRACE_NR_SYSCALLS);
+	ret = UD_COPY_ARG(se, uarg, UTRACE_SET_EVENTS_SIZE_VER0, &usize);
+	if (ret)
+		return ret;
+	if (se.reserved0 || se.reserved[0] || se.reserved[1] ||
+	    (se.events & ~UTRACE_EV_ALL) || (se.stop_events & ~se.events) ||
+	    (se.stop_events & ~UTRACE_EV_STOPPABLE) ||
+	    (se.flags & ~UTRACE_SE_CAPTURE_ARGS))
+		return -EINVAL;
+	if (se.syscall_filter &&
+	    copy_from_user(filter, u64_to_user_ptr(se.syscall_filter),
+			   sizeof(filter)))
+		return -EFAULT;
+
+	ue = ud_get(s, se.handle);
+	if (IS_ERR(ue))
+		return PTR_ERR(ue);
+	spin_lock_irqsave(&s->lock, flags);
+	ret = ue->dead ? -ESRCH : 0;
+	if (!ret) {
+		ue->events = se.events;
+		ue->stop_events = se.stop_events;
+		ue->se_flags = se.flags;
+	}
+	spin_unlock_irqrestore(&s->lock, flags);
+	if (!ret)
+		ret = utrace_set_syscall_filter(ue->task, ue->engine,
+						se.syscall_filter ? filter :
+						NULL);
+	if (!ret)
+		ret = utrace_set_events(ue->task, ue->engine,
+					se.events | UTRACE_EV_QUIESCE);
+	/* Bits were cleared while a callback ran: wait for it. */
+	if (ret == -EINPROGRESS)
+		ret = utrace_barrier(ue->task, ue->engine);
+	ud_put(ue);
+	return ret == -ERESTARTSYS ? -EINTR : ret;
+}
+
+static long ud_ioc_detach_handle(struct ud_session *s, u32 handle)
+{
+	struct ud_engine *ue;
+	int ret;
+
+	mutex_lock(&s->attach_mutex);
+	ue = xa_erase(&s->engines, handle);
+	mutex_unlock(&s->attach_mutex);
+	if (!ue)
+		return -ENOENT;
+	/* Keep ue for the barrier: the table's reference goes in ud_detach. */
+	utrace_engine_get(ue->engine);
+	/*
+	 * -EINPROGRESS: a callback of ours is running; wait for it, so no
+	 * callback runs once this returns. Otherwise none is (and a barrier
+	 * would wait for the thread's next reporting pass to unlink us).
+	 */
+	ret = ud_detach(ue) == -EINPROGRESS ?
+	      utrace_barrier(ue->task, ue->engine) : 0;
+	ud_put(ue);
+	return ret == -ERESTARTSYS ? -EINTR : 0;
+}
+
+static long ud_ioc_detach(struct ud_session *s, void __user *uarg)
+{
+	struct utrace_detach d;
+	u32 usize;
+	long ret;
+
+	ret = UD_COPY_ARG(d, uarg, UTRACE_DETACH_SIZE_VER0, &usize);
+	if (ret)
+		return ret;
+	if (d.reserved)
+		return -EINVAL;
+	return ud_ioc_detach_handle(s, d.handle);
+}
+
+static long ud_ioc_control(struct ud_session *s, void __user *uarg)
+{
+	enum utrace_resume_action core;
+	struct utrace_control c;
+	struct ud_engine *ue;
+	unsigned long flags;
+	bool held, entry_verdict, sig_verdict;
+	u32 usize;
+	long ret;
+
+	ret = UD_COPY_ARG(c, uarg, UTRACE_CONTROL_SIZE_VER0, &usize);
+	if (ret)
+		return ret;
+	if (c.reserved0 || c.reserved[0] || c.reserved[1] ||
+	    c.action > UTRACE_CTL_DETACH ||
+	    c.verdict > UTRACE_VERDICT_IGNORE ||
+	    (c.retval && c.verdict != UTRACE_VERDICT_ABORT))
+		return -EINVAL;
+	if (c.verdict == UTRACE_VERDICT_DELIVER_OTHER ?
+	    (c.signo <= 0 || c.signo > _NSIG) : c.signo)
+		return -EINVAL;
+	entry_verdict = c.verdict == UTRACE_VERDICT_RUN ||
+			c.verdict == UTRACE_VERDICT_ABORT;
+	sig_verdict = c.verdict >= UTRACE_VERDICT_DELIVER;
+	if (c.verdict && (c.action == UTRACE_CTL_STOP ||
+			  c.action == UTRACE_CTL_DETACH))
+		return -EINVAL;
+	if (c.action == UTRACE_CTL_DETACH)
+		return ud_ioc_detach_handle(s, c.handle);
+
+	ue = ud_get(s, c.handle);
+	if (IS_ERR(ue))
+		return PTR_ERR(ue);
+	core = c.action == UTRACE_CTL_BLOCKSTEP ? UTRACE_SINGLESTEP : c.action;
+
+	spin_lock_irqsave(&s->lock, flags);
+	held = ue->want_stop && ue->announced;
+	if (ue->dead) {
+		ret = -ESRCH;
+	} else if ((entry_verdict &&
+		    !(held && ue->held_at == UD_HELD_ENTRY)) ||
+		   (sig_verdict &&
+		    !(held && ue->held_at == UD_HELD_SIGNAL))) {
+		ret = -EINVAL;	/* no such verdict pending */
+	} else if (c.action == UTRACE_CTL_STOP) {
+		if (!ue->want_stop) {
+			ue->want_stop = true;
+			ue->announced = false;
+		}
+		ue->step = UD_STEP_NONE;
+	} else {
+		ue->want_stop = false;
+		ue->announced = false;
+		ue->step = core == UTRACE_SINGLESTEP ? UD_STEP_ASKED :
+						       UD_STEP_NONE;
+		if (held && ue->held_at == UD_HELD_ENTRY &&
+		    c.verdict == UTRACE_VERDICT_ABORT) {
+			/* The core repeats the entry report: abort there. */
+			ue->entry_pending = true;
+			ue->entry_abort = true;
+			ue->entry_retval = c.retval;
+			if (core > UTRACE_REPORT)
+				core = UTRACE_REPORT;
+		}
+		if (held && ue->held_at == UD_HELD_SIGNAL) {
+			/* The held signal comes back: the verdict applies. */
+			ue->sig_pending = true;
+			ue->sig_signo = ue->held_signo;
+			ue->sig_verdict = c.verdict;
+			ue->sig_other = c.signo;
+		}
+	}
+	spin_unlock_irqrestore(&s->lock, flags);
+
+	if (!ret) {
+		ret = utrace_barrier(ue->task, ue->engine);
+		if (!ret)
+			ret = utrace_control(ue->task, ue->engine, core);
+	}
+	if (!ret && c.action == UTRACE_CTL_STOP) {
+		/* Stopped already (by another engine, or job control). */
+		spin_lock_irqsave(&s->lock, flags);
+		if (ue->want_stop && !ue->announced) {
+			ue->announced = true;
+			ue->held_at = UD_HELD_OTHER;
+		}
+		spin_unlock_irqrestore(&s->lock, flags);
+	}
+	ud_put(ue);
+	return ret == -ERESTARTSYS ? -EINTR : ret;
+}
+
+/*
+ * Takes the engine from @handle that must hold its thread stopped and
+ * still be examining the mm the proof was for.
+ */
+static struct ud_engine *ud_get_held(struct ud_session *s, u32 handle)
+{
+	struct mm_struct *mm;
+	struct ud_engine *ue;
+	unsigned long flags;
+	bool held;
+
+	ue = ud_get(s, handle);
+	if (IS_ERR(ue))
+		return ue;
+	spin_lock_irqsave(&s->lock, flags);
+	held = ue->want_stop && !ue->dead;
+	spin_unlock_irqrestore(&s->lock, flags);
+	if (!held) {
+		ud_put(ue);
+		return ERR_PTR(-EBUSY);
+	}
+	mm = get_task_mm(ue->task);
+	if (mm != ue->mm) {
+		if (mm)
+			mmput(mm);
+		ud_put(ue);
+		return ERR_PTR(mm ? -EPERM : -ESRCH);
+	}
+	mmput(mm);
+	return ue;
+}
+
+/*
+ * utrace_prepare_examine(), waiting a little for a thread that was just
+ * told to stop to get there (a deferred stop runs on its way to user mode).
+ */
+static int ud_prepare_examine(struct ud_engine *ue,
+			      struct utrace_examiner *exam)
+{
+	int tries, ret;
+
+	ret = utrace_barrier(ue->task, ue->engine);
+	if (ret)
+		return ret == -ERESTARTSYS ? -EINTR : ret;
+	for (tries = 0;; tries++) {
+		ret = utrace_prepare_examine(ue->task, ue->engine, exam);
+		if (ret != -EAGAIN || tries >= 200 ||
+		    fatal_signal_pending(current))
+			break;
+		usleep_range(500, 1000);
+	}
+	return ret == -EINVAL ? -EBUSY : ret;
+}
+
+static const struct user_regset *ud_gpr_regset(struct task_struct *task)
+{
+	const struct user_regset_view *view = task_user_regset_view(task);
+	unsigned int i;
+
+	for (i = 0; i < view->n; i++)
+		if (view->regsets[i].core_note_type == NT_PRSTATUS)
+			return &view->regsets[i];
+	return NULL;
+}
+
+static long ud_ioc_regs(struct ud_session *s, void __user *uarg, bool set)
+{
+	const struct user_regset *rs;
+	struct utrace_examiner exam;
+	struct utrace_regs r;
+	struct ud_engine *ue;
+	unsigned int size;
+	void *kbuf = NULL;
+	u32 usize;
+	long ret;
+
+	ret = UD_COPY_ARG(r, uarg, UTRACE_REGS_SIZE_VER0, &usize);
+	if (ret)
+		return ret;
+	if (r.reserved0 || r.reserved)
+		return -EINVAL;
+	ue = ud_get_held(s, r.handle);
+	if (IS_ERR(ue))
+		return PTR_ERR(ue);
+	rs = ud_gpr_regset(ue->task);
+	ret = -EOPNOTSUPP;
+	if (!rs)
+		goto out;
+	size = rs->n * rs->size;
+	ret = -EINVAL;
+	if (r.len < size)
+		goto out;
+	ret = -ENOMEM;
+	kbuf = kzalloc(size, GFP_KERNEL);
+	if (!kbuf)
+		goto out;
+	ret = -EFAULT;
+	if (set && copy_from_user(kbuf, u64_to_user_ptr(r.regs), size))
+		goto out;
+
+	ret = ud_prepare_examine(ue, &exam);
+	if (ret)
+		goto out;
+	if (set)
+		ret = rs->set(ue->task, rs, 0, size, kbuf, NULL);
+	else
+		ret = regset_get(ue->task, rs, size, kbuf);
+	if (ret >= 0) {
+		ret = utrace_finish_examine(ue->task, ue->engine, &exam);
+		if (ret == -EINVAL)
+			ret = -EBUSY;
+	}
+	if (ret)
+		goto out;
+	ret = -EFAULT;
+	if (!set && copy_to_user(u64_to_user_ptr(r.regs), kbuf, size))
+		goto out;
+	r.len = size;
+	ret = UD_PUT_FIELD(r, uarg, usize, len);
+out:
+	kfree(kbuf);
+	ud_put(ue);
+	return ret;
+}
+
+/* Bytes one MEM call moves at most, so the count fits the return value. */
+#define UD_MEM_MAX (1UL << 30)
+
+static long ud_ioc_mem(struct ud_session *s, void __user *uarg)
+{
+	struct utrace_mem_iov __user *uiov;
+	unsigned int gup = FOLL_FORCE;
+	struct utrace_mem_iov iov;
+	struct ud_engine *ue;
+	struct utrace_mem m;
+	u64 done = 0;
+	void *page;
+	u32 usize, i;
+	long ret;
+
+	ret = UD_COPY_ARG(m, uarg, UTRACE_MEM_SIZE_VER0, &usize);
+	if (ret)
+		return ret;
+	if (m.reserved[0] || m.reserved[1] || m.done ||
+	    (m.flags & ~UTRACE_MEM_WRITE) || m.count > UTRACE_MEM_IOV_MAX)
+		return -EINVAL;
+	if (m.flags & UTRACE_MEM_WRITE)
+		gup |= FOLL_WRITE;
+	ue = ud_get_held(s, m.handle);
+	if (IS_ERR(ue))
+		return PTR_ERR(ue);
+	page = (void *)__get_free_page(GFP_KERNEL);
+	if (!page) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	uiov = u64_to_user_ptr(m.iov);
+	ret = 0;
+	for (i = 0; i < m.count && !ret; i++) {
+		if (copy_from_user(&iov, &uiov[i], sizeof(iov))) {
+			ret = -EFAULT;
+			break;
+		}
+		if (iov.len > UD_MEM_MAX - done) {
+			ret = -EINVAL;
+			break;
+		}
+		while (iov.len) {
+			int n = min_t(u64, iov.len, PAGE_SIZE), got;
+			void __user *ubuf = u64_to_user_ptr(iov.buf);
+
+			if (fatal_signal_pending(current)) {
+				ret = -EINTR;
+				break;
+			}
+			if ((gup & FOLL_WRITE) && copy_from_user(page, ubuf, n)) {
+				ret = -EFAULT;
+				break;
+			}
+			got = access_process_vm(ue->task, iov.addr, page, n,
+						gup);
+			if (got > 0 && !(gup & FOLL_WRITE) &&
+			    copy_to_user(ubuf, page, got)) {
+				ret = -EFAULT;
+				break;
+			}
+			if (got > 0)
+				done += got;
+			if (got < n) {
+				ret = -EIO;
+				break;
+			}
+			iov.addr += n;
+			iov.buf += n;
+			iov.len -= n;
+			cond_resched();
+		}
+	}
+	free_page((unsigned long)page);
+	/* A partial transfer reports how far it got. */
+	if (done || !ret) {
+		m.done = done;
+		ret = UD_PUT_FIELD(m, uarg, usize, done) ?: (long)done;
+	}
+out:
+	ud_put(ue);
+	return ret;
+}
+
+static long ud_ioc_list(struct ud_session *s, void __user *uarg)
+{
+	struct utrace_engine_info *info = NULL;
+	struct utrace_list l;
+	struct ud_engine *ue;
+	unsigned long idx, flags;
+	u32 usize, n = 0, count = 0;
+	long ret;
+
+	ret = UD_COPY_ARG(l, uarg, UTRACE_LIST_SIZE_VER0, &usize);
+	if (ret)
+		return ret;
+	if (l.reserved0 || l.reserved || l.count)
+		return -EINVAL;
+	if (l.max) {
+		info = kvcalloc(min_t(u32, l.max, 65536), sizeof(*info),
+				GFP_KERNEL);
+		if (!info)
+			return -ENOMEM;
+	}
+	mutex_lock(&s->attach_mutex);
+	xa_for_each(&s->engines, idx, ue) {
+		count++;
+		if (n >= min_t(u32, l.max, 65536))
+			continue;
+		spin_lock_irqsave(&s->lock, flags);
+		info[n].handle = ue->handle;
+		info[n].tid = ue->tid;
+		info[n].events = ue->events;
+		info[n].stop_events = ue->stop_events;
+		info[n].state = ue->dead ? UTRACE_STATE_DEAD :
+				ue->want_stop ? UTRACE_STATE_HELD :
+						UTRACE_STATE_RUNNING;
+		spin_unlock_irqrestore(&s->lock, flags);
+		n++;
+	}
+	mutex_unlock(&s->attach_mutex);
+	ret = 0;
+	if (n && copy_to_user(u64_to_user_ptr(l.buf), info,
+			      n * sizeof(*info)))
+		ret = -EFAULT;
+	kvfree(info);
+	l.count = count;
+	if (!ret)
+		ret = UD_PUT_FIELD(l, uarg, usize, count);
+	return ret ?: n;
+}
+
+static long ud_ioc_queue_size(struct ud_session *s, void __user *uarg)
+{
+	struct utrace_queue_size q;
+	unsigned long flags;
+	u8 *ring, *old = NULL;
+	u32 usize, size;
+	long ret;
+
+	ret = UD_COPY_ARG(q, uarg, UTRACE_QUEUE_SIZE_SIZE_VER0, &usize);
+	if (ret)
+		return ret;
+	if (q.reserved0)
+		return -EINVAL;
+	if (q.bytes) {
+		if (q.bytes < UTRACE_QUEUE_MIN || q.bytes > UTRACE_QUEUE_MAX)
+			return -EINVAL;
+		size = ALIGN(q.bytes, UD_REC_ALIGN);
+		ring = kvzalloc(size, GFP_KERNEL);
+		if (!ring)
+			return -ENOMEM;
+		mutex_lock(&s->read_mutex);
+		spin_lock_irqsave(&s->lock, flags);
+		if (s->used > size) {
+			ret = -EBUSY;
+			old = ring;
+		} else {
+			/* Move the queued records over, oldest first. */
+			u32 used = s->used;
+
+			ud_ring_get_locked(s, ring, used);
+			old = s->ring;
+			s->ring = ring;
+			s->ring_size = size;
+			s->tail = 0;
+			s->used = used;
+		}
+		spin_unlock_irqrestore(&s->lock, flags);
+		mutex_unlock(&s->read_mutex);
+		kvfree(old);
+		if (ret)
+			return ret;
+		wake_up_all(&s->room_wq);
+	}
+	spin_lock_irqsave(&s->lock, flags);
+	q.bytes = s->ring_size;
+	spin_unlock_irqrestore(&s->lock, flags);
+	return UD_PUT_FIELD(q, uarg, usize, bytes);
+}
+
 static long utrace_dev_ioctl(struct file *file, unsigned int cmd,
 			     unsigned long arg)
 {
+	struct ud_session *s = file->private_data;
 	void __user *uarg = (void __user *)arg;
 
 	switch (cmd) {
 	case UTRACE_IOC_VERSION:
 		return utrace_ioc_version(uarg);
+	case UTRACE_IOC_ATTACH:
+		return ud_ioc_attach(s, uarg);
+	case UTRACE_IOC_SET_EVENTS:
+		return ud_ioc_set_events(s, uarg);
+	case UTRACE_IOC_CONTROL:
+		return ud_ioc_control(s, uarg);
+	case UTRACE_IOC_DETACH:
+		return ud_ioc_detach(s, uarg);
+	case UTRACE_IOC_GETREGS:
+		return ud_ioc_regs(s, uarg, false);
+	case UTRACE_IOC_SETREGS:
+		return ud_ioc_regs(s, uarg, true);
+	case UTRACE_IOC_MEM:
+		return ud_ioc_mem(s, uarg);
+	case UTRACE_IOC_LIST:
+		return ud_ioc_list(s, uarg);
+	case UTRACE_IOC_QUEUE_SIZE:
+		return ud_ioc_queue_size(s, uarg);
 	default:
 		return -ENOTTY;
 	}
 }
 
+/* ---------------------------------------------------------------------- */
+/* read, poll, open, release */
+
+static ssize_t utrace_dev_read(struct file *file, char __user *buf,
+			       size_t count, loff_t *ppos)
+{
+	struct ud_session *s = file->private_data;
+	unsigned long flags;
+	size_t done = 0;
+	ssize_t ret = 0;
+	u32 size;
+
+	if (mutex_lock_interruptible(&s->read_mutex))
+		return -ERESTARTSYS;
+	spin_lock_irqsave(&s->lock, flags);
+	while (!s->used && !s->lost) {
+		spin_unlock_irqrestore(&s->lock, flags);
+		if (file->f_flags & O_NONBLOCK) {
+			ret = -EAGAIN;
+			goto out;
+		}
+		if (wait_event_interruptible(s->read_wq, READ_ONCE(s->used) ||
+					     READ_ONCE(s->lost))) {
+			ret = -ERESTARTSYS;
+			goto out;
+		}
+		spin_lock_irqsave(&s->lock, flags);
+	}
+	/* Drops with nothing queued after them: say so now. */
+	if (!s->used && s->ring_size >= UD_LOST_SIZE)
+		ud_put_lost_locked(s);
+	while (s->used) {
+		size = ud_ring_peek_locked(s);
+		if (size > count - done)
+			break;
+		ud_ring_get_locked(s, s->bounce, size);
+		spin_unlock_irqrestore(&s->lock, flags);
+		wake_up_all(&s->room_wq);
+		if (copy_to_user(buf + done, s->bounce, size)) {
+			/* The record is gone: it counts as lost. */
+			ud_lost(s);
+			ret = -EFAULT;
+			goto out;
+		}
+		done += size;
+		spin_lock_irqsave(&s->lock, flags);
+	}
+	spin_unlock_irqrestore(&s->lock, flags);
+	if (!done)
+		ret = -EINVAL;	/* too small for the next record */
+out:
+	mutex_unlock(&s->read_mutex);
+	return done ? done : ret;
+}
+
+static __poll_t utrace_dev_poll(struct file *file, poll_table *wait)
+{
+	struct ud_session *s = file->private_data;
+
+	poll_wait(file, &s->read_wq, wait);
+	if (READ_ONCE(s->used) || READ_ONCE(s->lost))
+		return EPOLLIN | EPOLLRDNORM;
+	return 0;
+}
+
 static int utrace_dev_open(struct inode *inode, struct file *file)
 {
+	struct ud_session *s;
+
+	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	if (!s)
+		return -ENOMEM;
+	s->ring = kvzalloc(UTRACE_QUEUE_DEFAULT, GFP_KERNEL);
+	s->bounce = kmalloc(UTRACE_EVENT_MAX_SIZE, GFP_KERNEL);
+	if (!s->ring || !s->bounce) {
+		kvfree(s->ring);
+		kfree(s->bounce);
+		kfree(s);
+		return -ENOMEM;
+	}
+	s->ring_size = UTRACE_QUEUE_DEFAULT;
+	kref_init(&s->kref);
+	spin_lock_init(&s->lock);
+	init_waitqueue_head(&s->read_wq);
+	init_waitqueue_head(&s->room_wq);
+	init_waitqueue_head(&s->idle_wq);
+	atomic_set(&s->active, 0);
+	mutex_init(&s->read_mutex);
+	mutex_init(&s->attach_mutex);
+	xa_init_flags(&s->engines, XA_FLAGS_ALLOC1);
+	s->ns = get_pid_ns(task_active_pid_ns(current));
+	file->private_data = s;
 	return nonseekable_open(inode, file);
 }
 
+/*
+ * Close, or the death of the client: every engine is detached (a held
+ * thread runs again), then, once no callback is inside the session, the
+ * ring and the namespace reference go. Engines' ops->release drop the
+ * remaining session references whenever the core lets go of them.
+ */
 static int utrace_dev_release(struct inode *inode, struct file *file)
 {
+	struct ud_session *s = file->private_data;
+	struct ud_engine *ue;
+	unsigned long idx, flags;
+
+	spin_lock_irqsave(&s->lock, flags);
+	s->closing = true;
+	spin_unlock_irqrestore(&s->lock, flags);
+	/* closing before active: pairs with ud_enter(). */
+	smp_mb();
+	wake_up_all(&s->room_wq);
+
+	mutex_lock(&s->attach_mutex);
+	xa_for_each(&s->engines, idx, ue) {
+		xa_erase(&s->engines, idx);
+		ud_detach(ue);
+	}
+	mutex_unlock(&s->attach_mutex);
+
+	wait_event(s->idle_wq, !atomic_read(&s->active));
+	spin_lock_irqsave(&s->lock, flags);
+	s->ring_size = 0;
+	s->used = 0;
+	spin_unlock_irqrestore(&s->lock, flags);
+	kvfree(s->ring);
+	s->ring = NULL;
+	kfree(s->bounce);
+	s->bounce = NULL;
+	put_pid_ns(s->ns);
+	s->ns = NULL;
+	xa_destroy(&s->engines);
+	ud_session_put(s);
 	return 0;
 }
 
@@ -71,6 +1692,8 @@ static const struct file_operations utrace_dev_fops = {
 	.owner = THIS_MODULE,
 	.open = utrace_dev_open,
 	.release = utrace_dev_release,
+	.read = utrace_dev_read,
+	.poll = utrace_dev_poll,
 	.unlocked_ioctl = utrace_dev_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 };

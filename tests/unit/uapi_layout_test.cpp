@@ -47,3 +47,58 @@ TEST(UapiLayout, NoImplicitPadding)
                   sizeof(v.kernel_release) + sizeof(v.module_version),
               sizeof(v));
 }
+
+// Session structs: their first published sizes, 8-byte multiples, and no
+// implicit padding (every byte is a named member).
+static_assert(sizeof(utrace_attach) == UTRACE_ATTACH_SIZE_VER0);
+static_assert(sizeof(utrace_set_events) == UTRACE_SET_EVENTS_SIZE_VER0);
+static_assert(sizeof(utrace_control) == UTRACE_CONTROL_SIZE_VER0);
+static_assert(sizeof(utrace_detach) == UTRACE_DETACH_SIZE_VER0);
+static_assert(sizeof(utrace_regs) == UTRACE_REGS_SIZE_VER0);
+static_assert(sizeof(utrace_mem) == UTRACE_MEM_SIZE_VER0);
+static_assert(sizeof(utrace_list) == UTRACE_LIST_SIZE_VER0);
+static_assert(sizeof(utrace_queue_size) == UTRACE_QUEUE_SIZE_SIZE_VER0);
+static_assert(sizeof(utrace_mem_iov) == 24);
+static_assert(sizeof(utrace_engine_info) == 32);
+static_assert(sizeof(utrace_event) == 40);
+static_assert(sizeof(utrace_ev_syscall_entry) == 56);
+static_assert(sizeof(utrace_ev_syscall_exit) == 16);
+static_assert(sizeof(utrace_ev_signal) == 144);
+static_assert(sizeof(utrace_ev_clone) == 16);
+static_assert(sizeof(utrace_ev_exec) == 8);
+static_assert(sizeof(utrace_ev_exit) == 8);
+static_assert(sizeof(utrace_ev_death) == 8);
+static_assert(sizeof(utrace_ev_lost) == 8);
+
+#define M(s, f) sizeof(s::f)
+static_assert(sizeof(utrace_attach) == M(utrace_attach, size) + M(utrace_attach, flags) +
+                                           M(utrace_attach, tid) + M(utrace_attach, proof_fd) +
+                                           M(utrace_attach, handle) + M(utrace_attach, reserved0) +
+                                           M(utrace_attach, reserved));
+static_assert(sizeof(utrace_set_events) ==
+              M(utrace_set_events, size) + M(utrace_set_events, handle) +
+                  M(utrace_set_events, events) + M(utrace_set_events, stop_events) +
+                  M(utrace_set_events, flags) + M(utrace_set_events, reserved0) +
+                  M(utrace_set_events, syscall_filter) + M(utrace_set_events, reserved));
+static_assert(sizeof(utrace_control) ==
+              M(utrace_control, size) + M(utrace_control, handle) + M(utrace_control, action) +
+                  M(utrace_control, verdict) + M(utrace_control, signo) +
+                  M(utrace_control, reserved0) + M(utrace_control, retval) +
+                  M(utrace_control, reserved));
+static_assert(sizeof(utrace_event) ==
+              M(utrace_event, size) + M(utrace_event, type) + M(utrace_event, flags) +
+                  M(utrace_event, seq) + M(utrace_event, time_ns) + M(utrace_event, handle) +
+                  M(utrace_event, tid) + M(utrace_event, tgid) + M(utrace_event, reserved));
+static_assert(sizeof(utrace_mem) == M(utrace_mem, size) + M(utrace_mem, handle) +
+                                        M(utrace_mem, iov) + M(utrace_mem, count) +
+                                        M(utrace_mem, flags) + M(utrace_mem, done) +
+                                        M(utrace_mem, reserved));
+static_assert(sizeof(utrace_engine_info) ==
+              M(utrace_engine_info, handle) + M(utrace_engine_info, tid) +
+                  M(utrace_engine_info, events) + M(utrace_engine_info, stop_events) +
+                  M(utrace_engine_info, state) + M(utrace_engine_info, reserved));
+#undef M
+
+// The event bits are the in-kernel UTRACE_EVENT() bit numbers.
+static_assert(UTRACE_EV_SYSCALL_ENTRY == (1ULL << 6));
+static_assert(UTRACE_EV_SIGNAL_CORE == (1ULL << 12));

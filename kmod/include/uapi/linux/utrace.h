@@ -62,4 +62,385 @@ struct utrace_version {
 
 #define UTRACE_IOC_VERSION _IOWR(UTRACE_IOC_MAGIC, 0x00, struct utrace_version)
 
+/*
+ * Sessions and user engines.
+ *
+ * Every argument struct below starts with __u32 size: the caller's
+ * sizeof(). The kernel rejects a size below the struct's first published
+ * size (UTRACE_*_SIZE_VER0) or above 4096 with -EINVAL; bytes past the size
+ * the kernel knows must be zero (-EINVAL otherwise). Fields named reserved*
+ * must be zero (-EINVAL otherwise). See docs/utrace-dev.md.
+ */
+
+/* Event bits: the bit numbers of the in-kernel UTRACE_EVENT(). */
+#define UTRACE_EV_QUIESCE _BITULL(0)
+#define UTRACE_EV_REAP _BITULL(1)
+#define UTRACE_EV_CLONE _BITULL(2)
+#define UTRACE_EV_EXEC _BITULL(3)
+#define UTRACE_EV_EXIT _BITULL(4)
+#define UTRACE_EV_DEATH _BITULL(5)
+#define UTRACE_EV_SYSCALL_ENTRY _BITULL(6)
+#define UTRACE_EV_SYSCALL_EXIT _BITULL(7)
+#define UTRACE_EV_SIGNAL _BITULL(8)		/* runs a handler */
+#define UTRACE_EV_SIGNAL_IGN _BITULL(9)	/* ignored */
+#define UTRACE_EV_SIGNAL_STOP _BITULL(10)	/* stops */
+#define UTRACE_EV_SIGNAL_TERM _BITULL(11)	/* terminates */
+#define UTRACE_EV_SIGNAL_CORE _BITULL(12)	/* dumps core */
+#define UTRACE_EV_SIGNAL_ALL (UTRACE_EV_SIGNAL | UTRACE_EV_SIGNAL_IGN | \
+			      UTRACE_EV_SIGNAL_STOP | UTRACE_EV_SIGNAL_TERM | \
+			      UTRACE_EV_SIGNAL_CORE)
+#define UTRACE_EV_SYSCALL (UTRACE_EV_SYSCALL_ENTRY | UTRACE_EV_SYSCALL_EXIT)
+/* Events SET_EVENTS accepts, and those that may hold the thread. */
+#define UTRACE_EV_ALL (UTRACE_EV_QUIESCE | UTRACE_EV_REAP | UTRACE_EV_CLONE | \
+		       UTRACE_EV_EXEC | UTRACE_EV_EXIT | UTRACE_EV_DEATH | \
+		       UTRACE_EV_SYSCALL | UTRACE_EV_SIGNAL_ALL)
+#define UTRACE_EV_STOPPABLE (UTRACE_EV_CLONE | UTRACE_EV_EXEC | \
+			     UTRACE_EV_EXIT | UTRACE_EV_SYSCALL | \
+			     UTRACE_EV_SIGNAL_ALL)
+
+/* Syscall numbers the in-kernel filter bitmap covers. */
+#define UTRACE_FILTER_NR 512
+
+/* struct utrace_attach.flags */
+#define UTRACE_ATTACH_F_EXCLUSIVE 0x1	/* -EEXIST if already ours */
+
+/**
+ * struct utrace_attach - argument of UTRACE_IOC_ATTACH
+ * @size:	sizeof(struct utrace_attach)
+ * @flags:	UTRACE_ATTACH_F_*
+ * @tid:	the thread, in the caller's pid namespace
+ * @proof_fd:	an fd of /proc/PID/mem (or /proc/PID/task/TID/mem) of the
+ *		thread's process, opened for reading by the caller
+ * @handle:	out: the engine's handle in this session (never 0)
+ * @reserved0:	must be 0
+ * @reserved:	must be 0
+ */
+struct utrace_attach {
+	__u32 size;
+	__u32 flags;
+	__s32 tid;
+	__s32 proof_fd;
+	__u32 handle;
+	__u32 reserved0;
+	__u64 reserved[2];
+};
+
+#define UTRACE_ATTACH_SIZE_VER0 40
+
+/* struct utrace_set_events.flags */
+#define UTRACE_SE_CAPTURE_ARGS 0x1	/* syscall entry records carry args */
+
+/**
+ * struct utrace_set_events - argument of UTRACE_IOC_SET_EVENTS
+ * @size:	sizeof(struct utrace_set_events)
+ * @handle:	the engine
+ * @events:	UTRACE_EV_* to report (replaces the previous mask)
+ * @stop_events: the subset of @events (within UTRACE_EV_STOPPABLE) that
+ *		holds the thread stopped when reported
+ * @flags:	UTRACE_SE_*
+ * @reserved0:	must be 0
+ * @syscall_filter: user pointer to a UTRACE_FILTER_NR-bit bitmap (64
+ *		bytes, bit n = syscall n, little-endian longs), 0 = every syscall
+ * @reserved:	must be 0
+ */
+struct utrace_set_events {
+	__u32 size;
+	__u32 handle;
+	__u64 events;
+	__u64 stop_events;
+	__u32 flags;
+	__u32 reserved0;
+	__u64 syscall_filter;
+	__u64 reserved[2];
+};
+
+#define UTRACE_SET_EVENTS_SIZE_VER0 56
+
+/* struct utrace_control.action: the utrace resume actions. */
+#define UTRACE_CTL_STOP 0
+#define UTRACE_CTL_INTERRUPT 1
+#define UTRACE_CTL_REPORT 2
+#define UTRACE_CTL_SINGLESTEP 3
+#define UTRACE_CTL_BLOCKSTEP 4	/* steps one instruction on x86-64 */
+#define UTRACE_CTL_RESUME 5
+#define UTRACE_CTL_DETACH 6
+
+/* struct utrace_control.verdict */
+#define UTRACE_VERDICT_DEFAULT 0	/* RUN, or DELIVER */
+#define UTRACE_VERDICT_RUN 1		/* held at syscall entry: run it */
+#define UTRACE_VERDICT_ABORT 2		/* ... skip it, return @retval */
+#define UTRACE_VERDICT_DELIVER 3	/* held at a signal: deliver it */
+#define UTRACE_VERDICT_DELIVER_OTHER 4	/* ... deliver @signo instead */
+#define UTRACE_VERDICT_IGNORE 5		/* ... drop it */
+
+/**
+ * struct utrace_control - argument of UTRACE_IOC_CONTROL
+ * @size:	sizeof(struct utrace_control)
+ * @handle:	the engine
+ * @action:	UTRACE_CTL_*
+ * @verdict:	UTRACE_VERDICT_*, for a thread held at a syscall entry or a
+ *		signal
+ * @signo:	the signal for UTRACE_VERDICT_DELIVER_OTHER, else 0
+ * @reserved0:	must be 0
+ * @retval:	the syscall's return value for UTRACE_VERDICT_ABORT, else 0
+ * @reserved:	must be 0
+ */
+struct utrace_control {
+	__u32 size;
+	__u32 handle;
+	__u32 action;
+	__u32 verdict;
+	__s32 signo;
+	__u32 reserved0;
+	__s64 retval;
+	__u64 reserved[2];
+};
+
+#define UTRACE_CONTROL_SIZE_VER0 48
+
+/**
+ * struct utrace_detach - argument of UTRACE_IOC_DETACH
+ * @size:	sizeof(struct utrace_detach)
+ * @handle:	the engine
+ * @reserved:	must be 0
+ */
+struct utrace_detach {
+	__u32 size;
+	__u32 handle;
+	__u64 reserved;
+};
+
+#define UTRACE_DETACH_SIZE_VER0 16
+
+/**
+ * struct utrace_regs - argument of UTRACE_IOC_GETREGS and UTRACE_IOC_SETREGS
+ * @size:	sizeof(struct utrace_regs)
+ * @handle:	the engine, which must hold the thread stopped
+ * @regs:	user pointer to a struct user_regs_struct (<sys/user.h>)
+ * @len:	in: bytes at @regs, at least sizeof(struct user_regs_struct);
+ *		out: the bytes read or written
+ * @reserved0:	must be 0
+ * @reserved:	must be 0
+ */
+struct utrace_regs {
+	__u32 size;
+	__u32 handle;
+	__u64 regs;
+	__u32 len;
+	__u32 reserved0;
+	__u64 reserved;
+};
+
+#define UTRACE_REGS_SIZE_VER0 32
+
+/**
+ * struct utrace_mem_iov - one piece of a UTRACE_IOC_MEM transfer
+ * @addr:	address in the traced thread
+ * @len:	bytes
+ * @buf:	user pointer in the caller
+ */
+struct utrace_mem_iov {
+	__u64 addr;
+	__u64 len;
+	__u64 buf;
+};
+
+#define UTRACE_MEM_IOV_MAX 1024
+#define UTRACE_MEM_WRITE 0x1	/* struct utrace_mem.flags: write */
+
+/**
+ * struct utrace_mem - argument of UTRACE_IOC_MEM
+ * @size:	sizeof(struct utrace_mem)
+ * @handle:	the engine, which must hold the thread stopped
+ * @iov:	user pointer to @count struct utrace_mem_iov
+ * @count:	number of pieces, at most UTRACE_MEM_IOV_MAX
+ * @flags:	UTRACE_MEM_WRITE, or 0 to read
+ * @done:	out: bytes transferred, pieces in order, up to the first
+ *		short one (also the ioctl's return value)
+ * @reserved:	must be 0
+ */
+struct utrace_mem {
+	__u32 size;
+	__u32 handle;
+	__u64 iov;
+	__u32 count;
+	__u32 flags;
+	__u64 done;
+	__u64 reserved[2];
+};
+
+#define UTRACE_MEM_SIZE_VER0 48
+
+/* struct utrace_engine_info.state */
+#define UTRACE_STATE_RUNNING 0	/* not held by this engine */
+#define UTRACE_STATE_HELD 1	/* held (or about to be held) */
+#define UTRACE_STATE_DEAD 2	/* the thread died */
+
+/**
+ * struct utrace_engine_info - one element of UTRACE_IOC_LIST's array
+ * @handle:	the engine
+ * @tid:	its thread, in the session's pid namespace
+ * @events:	UTRACE_EV_* reported
+ * @stop_events: UTRACE_EV_* that hold the thread
+ * @state:	UTRACE_STATE_*
+ * @reserved:	0
+ */
+struct utrace_engine_info {
+	__u32 handle;
+	__s32 tid;
+	__u64 events;
+	__u64 stop_events;
+	__u32 state;
+	__u32 reserved;
+};
+
+/**
+ * struct utrace_list - argument of UTRACE_IOC_LIST
+ * @size:	sizeof(struct utrace_list)
+ * @max:	room at @buf, in elements
+ * @buf:	user pointer to @max struct utrace_engine_info
+ * @count:	out: the session's engines (may exceed @max)
+ * @reserved0:	must be 0
+ * @reserved:	must be 0
+ */
+struct utrace_list {
+	__u32 size;
+	__u32 max;
+	__u64 buf;
+	__u32 count;
+	__u32 reserved0;
+	__u64 reserved;
+};
+
+#define UTRACE_LIST_SIZE_VER0 32
+
+/* Event queue bounds (bytes). */
+#define UTRACE_QUEUE_DEFAULT (1U << 20)
+#define UTRACE_QUEUE_MIN (16U << 10)
+#define UTRACE_QUEUE_MAX (64U << 20)
+
+/**
+ * struct utrace_queue_size - argument of UTRACE_IOC_QUEUE_SIZE
+ * @size:	sizeof(struct utrace_queue_size)
+ * @reserved0:	must be 0
+ * @bytes:	in: the new bound (0: leave it), rounded up to 8;
+ *		out: the bound in force
+ */
+struct utrace_queue_size {
+	__u32 size;
+	__u32 reserved0;
+	__u64 bytes;
+};
+
+#define UTRACE_QUEUE_SIZE_SIZE_VER0 16
+
+/* Event records: read(2) returns whole records, each 8-byte aligned. */
+#define UTRACE_REC_SYSCALL_ENTRY 1
+#define UTRACE_REC_SYSCALL_EXIT 2
+#define UTRACE_REC_SIGNAL 3
+#define UTRACE_REC_CLONE 4
+#define UTRACE_REC_EXEC 5
+#define UTRACE_REC_EXIT 6
+#define UTRACE_REC_DEATH 7
+#define UTRACE_REC_REAP 8
+#define UTRACE_REC_QUIESCE 9
+#define UTRACE_REC_STEP 10
+#define UTRACE_REC_LOST 11
+
+/* struct utrace_event.flags */
+#define UTRACE_REC_HELD 0x1	/* the thread stays stopped until CONTROL */
+#define UTRACE_REC_ARGS 0x2	/* SYSCALL_ENTRY: args[] are filled in */
+
+/**
+ * struct utrace_event - the header of every record
+ * @size:	bytes of the whole record, header included, a multiple of 8
+ * @type:	UTRACE_REC_*
+ * @flags:	UTRACE_REC_HELD, UTRACE_REC_ARGS
+ * @seq:	per-session sequence number, from 1, without gaps (LOST
+ *		records take numbers too)
+ * @time_ns:	CLOCK_MONOTONIC when the record was queued
+ * @handle:	the engine (0 for LOST)
+ * @tid:	the thread, in the session's pid namespace (0 for LOST)
+ * @tgid:	its thread group (0 for LOST)
+ * @reserved:	0
+ */
+struct utrace_event {
+	__u32 size;
+	__u16 type;
+	__u16 flags;
+	__u64 seq;
+	__u64 time_ns;
+	__u32 handle;
+	__s32 tid;
+	__s32 tgid;
+	__u32 reserved;
+};
+
+struct utrace_ev_syscall_entry {
+	__s64 nr;
+	__u64 args[6];		/* with UTRACE_REC_ARGS, else 0 */
+};
+
+struct utrace_ev_syscall_exit {
+	__s64 nr;
+	__s64 ret;
+};
+
+/* struct utrace_ev_signal.disposition: what the kernel would do. */
+#define UTRACE_DISP_DELIVER 0	/* run the handler */
+#define UTRACE_DISP_IGN 1
+#define UTRACE_DISP_TERM 2
+#define UTRACE_DISP_CORE 3
+#define UTRACE_DISP_STOP 4
+#define UTRACE_DISP_TSTP 5
+
+struct utrace_ev_signal {
+	__s32 signo;
+	__s32 code;
+	__s32 err;
+	__u32 disposition;
+	__u8 siginfo[128];	/* as siginfo_t, zero-padded */
+};
+
+struct utrace_ev_clone {
+	__s32 child_tid;
+	__u32 reserved;
+	__u64 clone_flags;
+};
+
+/* Followed by the path: path_len bytes, a NUL, zeros up to 8-alignment. */
+struct utrace_ev_exec {
+	__u32 path_len;		/* bytes of path, without the NUL */
+	__u32 reserved;
+};
+
+struct utrace_ev_exit {
+	__s64 code;		/* wait status: (code << 8) or signal */
+};
+
+struct utrace_ev_death {
+	__u32 group_dead;
+	__s32 signal;		/* sent to the parent; -1 when self-reaping */
+};
+
+struct utrace_ev_lost {
+	__u64 count;		/* records dropped since the last LOST */
+};
+
+/* The largest record: an EXEC with a PATH_MAX path. */
+#define UTRACE_EVENT_MAX_SIZE (sizeof(struct utrace_event) + \
+			       sizeof(struct utrace_ev_exec) + 4096)
+
+#define UTRACE_IOC_ATTACH _IOWR(UTRACE_IOC_MAGIC, 0x01, struct utrace_attach)
+#define UTRACE_IOC_SET_EVENTS _IOW(UTRACE_IOC_MAGIC, 0x02, \
+				   struct utrace_set_events)
+#define UTRACE_IOC_CONTROL _IOW(UTRACE_IOC_MAGIC, 0x03, struct utrace_control)
+#define UTRACE_IOC_DETACH _IOW(UTRACE_IOC_MAGIC, 0x04, struct utrace_detach)
+#define UTRACE_IOC_GETREGS _IOWR(UTRACE_IOC_MAGIC, 0x05, struct utrace_regs)
+#define UTRACE_IOC_SETREGS _IOWR(UTRACE_IOC_MAGIC, 0x06, struct utrace_regs)
+#define UTRACE_IOC_MEM _IOWR(UTRACE_IOC_MAGIC, 0x07, struct utrace_mem)
+#define UTRACE_IOC_LIST _IOWR(UTRACE_IOC_MAGIC, 0x08, struct utrace_list)
+#define UTRACE_IOC_QUEUE_SIZE _IOWR(UTRACE_IOC_MAGIC, 0x09, \
+				    struct utrace_queue_size)
+
 #endif /* _UAPI_LINUX_UTRACE_H */

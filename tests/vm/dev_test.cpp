@@ -1,0 +1,959 @@
+// UtraceDev: sessions and user engines of /dev/utrace, driven from user
+// space against forked fixture processes.
+#include <linux/utrace.h>
+
+#include "vm_util.hpp"
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <deque>
+#include <fcntl.h>
+#include <functional>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <pthread.h>
+#include <string>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+// Progress reaches the console even if a test hangs.
+const int kUnbuffered = [] {
+    setvbuf(stdout, nullptr, _IONBF, 0);
+    return 0;
+}();
+
+const char *const kDev = "/dev/" UTRACE_DEVICE_NAME;
+
+// A fixture process: fork()ed, runs `fn`, reports over a pipe.
+struct Child {
+    pid_t pid = -1;
+    int rd = -1; // the child's messages
+    int wr = -1; // commands to the child
+
+    ~Child() { kill(); }
+    void kill()
+    {
+        if (pid > 0) {
+            ::kill(pid, SIGKILL);
+            waitpid(pid, nullptr, 0);
+            pid = -1;
+        }
+        if (rd >= 0)
+            close(rd);
+        if (wr >= 0)
+            close(wr);
+        rd = wr = -1;
+    }
+};
+
+// The test's /dev/utrace fd, which a forked fixture must not keep open:
+// the session would outlive the test's close().
+int gDevFd = -1;
+
+// In the child: the ends of the two pipes.
+int gChildOut = -1;
+int gChildIn = -1;
+
+void spawn(Child &c, const std::function<void()> &fn)
+{
+    int up[2], down[2];
+    ASSERT_EQ(pipe2(up, O_CLOEXEC), 0);
+    ASSERT_EQ(pipe2(down, O_CLOEXEC), 0);
+    c.pid = fork();
+    ASSERT_GE(c.pid, 0);
+    if (c.pid == 0) {
+        if (gDevFd >= 0)
+            close(gDevFd);
+        close(up[0]);
+        close(down[1]);
+        gChildOut = up[1];
+        gChildIn = down[0];
+        fn();
+        _exit(0);
+    }
+    close(up[1]);
+    close(down[0]);
+    c.rd = up[0];
+    c.wr = down[1];
+}
+
+// Child side: send / receive one long.
+void childSend(long v)
+{
+    if (write(gChildOut, &v, sizeof(v)) != sizeof(v))
+        _exit(90);
+}
+
+long childRecv()
+{
+    long v = 0;
+    if (read(gChildIn, &v, sizeof(v)) != sizeof(v))
+        _exit(91);
+    return v;
+}
+
+// Parent side, with a timeout; false if nothing came.
+bool recvFrom(const Child &c, long *v, int ms = 5000)
+{
+    pollfd p{c.rd, POLLIN, 0};
+    if (poll(&p, 1, ms) != 1)
+        return false;
+    return read(c.rd, v, sizeof(*v)) == sizeof(*v);
+}
+
+void sendTo(const Child &c, long v)
+{
+    ASSERT_EQ(write(c.wr, &v, sizeof(v)), (ssize_t)sizeof(v));
+}
+
+struct Rec {
+    utrace_event h{};
+    std::vector<unsigned char> payload;
+    template <typename T> T as() const
+    {
+        T t{};
+        std::memcpy(&t, payload.data(), std::min(sizeof(T), payload.size()));
+        return t;
+    }
+};
+
+class UtraceDev : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        // A hung test fails the suite instead of the whole boot.
+        signal(SIGALRM, [](int) {
+            static const char msg[] = "UtraceDev: test timed out\n";
+            if (write(2, msg, sizeof(msg) - 1) < 0) {
+            }
+            _exit(124);
+        });
+        alarm(60);
+        fd_ = open(kDev, O_RDWR | O_CLOEXEC);
+        ASSERT_GE(fd_, 0) << strerror(errno);
+        gDevFd = fd_;
+    }
+    void TearDown() override
+    {
+        closeDev();
+        for (int f : proofs_)
+            close(f);
+        std::string why;
+        EXPECT_TRUE(vmtest::coreCountersDrain(3000, &why)) << why;
+        alarm(0);
+    }
+    void closeDev()
+    {
+        if (fd_ >= 0)
+            close(fd_);
+        fd_ = gDevFd = -1;
+    }
+
+    int proof(pid_t pid)
+    {
+        int f = open(("/proc/" + std::to_string(pid) + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
+        EXPECT_GE(f, 0) << strerror(errno);
+        proofs_.push_back(f);
+        return f;
+    }
+
+    int attachRaw(pid_t tid, int proofFd, __u32 flags = 0, __u32 *handle = nullptr)
+    {
+        utrace_attach a{};
+        a.size = sizeof(a);
+        a.tid = tid;
+        a.proof_fd = proofFd;
+        a.flags = flags;
+        int r = ioctl(fd_, UTRACE_IOC_ATTACH, &a);
+        if (handle)
+            *handle = a.handle;
+        return r < 0 ? -errno : r;
+    }
+
+    __u32 attach(pid_t tid, pid_t pid)
+    {
+        __u32 h = 0;
+        int r = attachRaw(tid, proof(pid), 0, &h);
+        EXPECT_EQ(r, 0) << strerror(-r);
+        EXPECT_NE(h, 0u);
+        return h;
+    }
+
+    int setEvents(__u32 h, __u64 events, __u64 stop = 0, __u32 flags = 0,
+                  const std::vector<int> &syscalls = {})
+    {
+        utrace_set_events se{};
+        unsigned long long bitmap[UTRACE_FILTER_NR / 64] = {};
+        se.size = sizeof(se);
+        se.handle = h;
+        se.events = events;
+        se.stop_events = stop;
+        se.flags = flags;
+        if (!syscalls.empty()) {
+            for (int nr : syscalls)
+                bitmap[nr / 64] |= 1ULL << (nr % 64);
+            se.syscall_filter = reinterpret_cast<__u64>(bitmap);
+        }
+        return ioctl(fd_, UTRACE_IOC_SET_EVENTS, &se) < 0 ? -errno : 0;
+    }
+
+    int control(__u32 h, __u32 action, __u32 verdict = 0, int signo = 0, long retval = 0)
+    {
+        utrace_control c{};
+        c.size = sizeof(c);
+        c.handle = h;
+        c.action = action;
+        c.verdict = verdict;
+        c.signo = signo;
+        c.retval = retval;
+        return ioctl(fd_, UTRACE_IOC_CONTROL, &c) < 0 ? -errno : 0;
+    }
+
+    int regs(__u32 h, user_regs_struct *r, bool set)
+    {
+        utrace_regs a{};
+        a.size = sizeof(a);
+        a.handle = h;
+        a.regs = reinterpret_cast<__u64>(r);
+        a.len = sizeof(*r);
+        int ret = ioctl(fd_, set ? UTRACE_IOC_SETREGS : UTRACE_IOC_GETREGS, &a);
+        if (ret == 0) {
+            EXPECT_EQ(a.len, sizeof(*r));
+        }
+        return ret < 0 ? -errno : 0;
+    }
+
+    long mem(__u32 h, void *addr, void *buf, size_t len, bool write)
+    {
+        utrace_mem_iov iov{reinterpret_cast<__u64>(addr), len, reinterpret_cast<__u64>(buf)};
+        utrace_mem m{};
+        m.size = sizeof(m);
+        m.handle = h;
+        m.iov = reinterpret_cast<__u64>(&iov);
+        m.count = 1;
+        m.flags = write ? UTRACE_MEM_WRITE : 0;
+        long r = ioctl(fd_, UTRACE_IOC_MEM, &m);
+        return r < 0 ? -errno : r;
+    }
+
+    // Reads whatever records are queued (waiting up to `ms` for the first).
+    bool fill(int ms)
+    {
+        pollfd p{fd_, POLLIN, 0};
+        if (poll(&p, 1, ms) != 1)
+            return false;
+        std::vector<unsigned char> buf(1 << 16);
+        ssize_t n = read(fd_, buf.data(), buf.size());
+        EXPECT_GT(n, 0) << strerror(errno);
+        for (ssize_t off = 0; off < n;) {
+            Rec r;
+            std::memcpy(&r.h, &buf[off], sizeof(r.h));
+            EXPECT_GE(r.h.size, sizeof(r.h));
+            EXPECT_EQ(r.h.size % 8, 0u);
+            if (r.h.size < sizeof(r.h) || off + r.h.size > n)
+                return false;
+            EXPECT_EQ(r.h.seq, lastSeq_ + 1) << "sequence numbers have no gaps";
+            lastSeq_ = r.h.seq;
+            r.payload.assign(&buf[off + sizeof(r.h)], &buf[off + r.h.size]);
+            backlog_.push_back(r);
+            off += r.h.size;
+        }
+        return true;
+    }
+
+    // The next record of `type` (others before it are dropped), or false.
+    bool next(int type, Rec *out, int ms = 5000)
+    {
+        auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+        for (;;) {
+            while (!backlog_.empty()) {
+                Rec r = backlog_.front();
+                backlog_.pop_front();
+                if (r.h.type == type) {
+                    *out = r;
+                    return true;
+                }
+            }
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                end - std::chrono::steady_clock::now());
+            if (left.count() <= 0 || !fill(static_cast<int>(left.count())))
+                return false;
+        }
+    }
+
+    int fd_ = -1;
+    std::vector<int> proofs_;
+    std::deque<Rec> backlog_;
+    __u64 lastSeq_ = 0;
+};
+
+// The fixture syscall: fails with EBADF, harmless, with recognisable args.
+long fixtureLseek()
+{
+    return syscall(SYS_lseek, -1, 0x1234, 5);
+}
+
+// Waits for a command, then loops: lseek, send its result.
+void lseekLoop()
+{
+    childRecv();
+    for (;;)
+        childSend(fixtureLseek());
+}
+
+} // namespace
+
+TEST_F(UtraceDev, AttachWithProofAndList)
+{
+    Child c;
+    spawn(c, [] { pause(); });
+    __u32 h = attach(c.pid, c.pid);
+    ASSERT_EQ(setEvents(h, UTRACE_EV_SYSCALL, UTRACE_EV_SYSCALL_ENTRY), 0);
+
+    utrace_engine_info info[4];
+    std::memset(info, 0xA5, sizeof(info));
+    utrace_list l{};
+    l.size = sizeof(l);
+    l.max = 4;
+    l.buf = reinterpret_cast<__u64>(info);
+    ASSERT_EQ(ioctl(fd_, UTRACE_IOC_LIST, &l), 1) << strerror(errno);
+    EXPECT_EQ(l.count, 1u);
+    EXPECT_EQ(info[0].handle, h);
+    EXPECT_EQ(info[0].tid, c.pid);
+    EXPECT_EQ(info[0].events, UTRACE_EV_SYSCALL);
+    EXPECT_EQ(info[0].stop_events, UTRACE_EV_SYSCALL_ENTRY);
+    EXPECT_EQ(info[0].state, static_cast<__u32>(UTRACE_STATE_RUNNING));
+    EXPECT_EQ(info[0].reserved, 0u);
+
+    // EXCLUSIVE: a second engine of this session on the thread is refused.
+    EXPECT_EQ(attachRaw(c.pid, proof(c.pid), UTRACE_ATTACH_F_EXCLUSIVE), -EEXIST);
+    __u32 h2 = 0;
+    EXPECT_EQ(attachRaw(c.pid, proof(c.pid), 0, &h2), 0);
+    EXPECT_NE(h2, h);
+
+    utrace_detach d{};
+    d.size = sizeof(d);
+    d.handle = h;
+    EXPECT_EQ(ioctl(fd_, UTRACE_IOC_DETACH, &d), 0) << strerror(errno);
+    errno = 0;
+    EXPECT_EQ(ioctl(fd_, UTRACE_IOC_DETACH, &d), -1);
+    EXPECT_EQ(errno, ENOENT);
+    EXPECT_EQ(control(h2, UTRACE_CTL_DETACH), 0);
+}
+
+TEST_F(UtraceDev, AttachRefusesWithoutTheRightProof)
+{
+    Child a, b;
+    spawn(a, [] { pause(); });
+    spawn(b, [] { pause(); });
+    EXPECT_EQ(attachRaw(a.pid, -1), -EPERM) << "no proof";
+    EXPECT_EQ(attachRaw(a.pid, 9999), -EPERM) << "not an fd";
+    EXPECT_EQ(attachRaw(a.pid, proof(b.pid)), -EPERM) << "another process's mem";
+    int status = open(("/proc/" + std::to_string(a.pid) + "/status").c_str(), O_RDONLY);
+    ASSERT_GE(status, 0);
+    proofs_.push_back(status);
+    EXPECT_EQ(attachRaw(a.pid, status), -EPERM) << "not mem";
+    int wronly = open(("/proc/" + std::to_string(a.pid) + "/mem").c_str(), O_WRONLY);
+    ASSERT_GE(wronly, 0);
+    proofs_.push_back(wronly);
+    EXPECT_EQ(attachRaw(a.pid, wronly), -EPERM) << "mem not opened for reading";
+    // The per-thread mem file proves it too.
+    int task =
+        open(("/proc/" + std::to_string(a.pid) + "/task/" + std::to_string(a.pid) + "/mem").c_str(),
+             O_RDONLY);
+    ASSERT_GE(task, 0);
+    proofs_.push_back(task);
+    EXPECT_EQ(attachRaw(a.pid, task), 0);
+    EXPECT_EQ(attachRaw(2, proof(a.pid)), -EPERM) << "kthreadd";
+    EXPECT_EQ(attachRaw(0x3ffffff, proof(a.pid)), -ESRCH);
+    EXPECT_EQ(attachRaw(-5, proof(a.pid)), -ESRCH);
+}
+
+TEST_F(UtraceDev, BadSizesReservedFieldsPointersAndHandles)
+{
+    Child c;
+    spawn(c, [] { pause(); });
+    int pf = proof(c.pid);
+    utrace_attach a{};
+    a.tid = c.pid;
+    a.proof_fd = pf;
+    a.size = UTRACE_ATTACH_SIZE_VER0 - 4;
+    errno = 0;
+    EXPECT_EQ(ioctl(fd_, UTRACE_IOC_ATTACH, &a), -1);
+    EXPECT_EQ(errno, EINVAL);
+    a.size = sizeof(a);
+    a.reserved[1] = 1;
+    EXPECT_EQ(ioctl(fd_, UTRACE_IOC_ATTACH, &a), -1);
+    EXPECT_EQ(errno, EINVAL);
+    a.reserved[1] = 0;
+    a.flags = 0x80;
+    EXPECT_EQ(ioctl(fd_, UTRACE_IOC_ATTACH, &a), -1);
+    EXPECT_EQ(errno, EINVAL);
+    a.flags = 0;
+    // A bigger struct from a newer caller: its tail must be zero.
+    struct {
+        utrace_attach a;
+        __u64 more;
+    } big{};
+    big.a = a;
+    big.a.size = sizeof(big);
+    big.more = 1;
+    EXPECT_EQ(ioctl(fd_, UTRACE_IOC_ATTACH, &big), -1);
+    EXPECT_EQ(errno, EINVAL);
+    big.more = 0;
+    EXPECT_EQ(ioctl(fd_, UTRACE_IOC_ATTACH, &big), 0) << strerror(errno);
+    __u32 h = big.a.handle;
+    EXPECT_NE(h, 0u);
+
+    errno = 0;
+    EXPECT_EQ(ioctl(fd_, UTRACE_IOC_ATTACH, nullptr), -1);
+    EXPECT_EQ(errno, EFAULT);
+    EXPECT_EQ(ioctl(fd_, UTRACE_IOC_ATTACH, 0xffffffff81000000UL), -1);
+    EXPECT_EQ(errno, EFAULT);
+
+    utrace_set_events se{};
+    se.size = sizeof(se);
+    se.handle = h;
+    se.events = UTRACE_EV_SYSCALL_ENTRY;
+    se.syscall_filter = 16; // unmapped
+    EXPECT_EQ(ioctl(fd_, UTRACE_IOC_SET_EVENTS, &se), -1);
+    EXPECT_EQ(errno, EFAULT);
+    se.syscall_filter = 0;
+    se.stop_events = UTRACE_EV_SYSCALL_EXIT; // not a subset of events
+    EXPECT_EQ(ioctl(fd_, UTRACE_IOC_SET_EVENTS, &se), -1);
+    EXPECT_EQ(errno, EINVAL);
+    se.stop_events = 0;
+    se.events = 1ULL << 40;
+    EXPECT_EQ(ioctl(fd_, UTRACE_IOC_SET_EVENTS, &se), -1);
+    EXPECT_EQ(errno, EINVAL);
+
+    // Unknown handles are ENOENT, on every ioctl that takes one.
+    EXPECT_EQ(setEvents(h + 100, UTRACE_EV_SYSCALL), -ENOENT);
+    EXPECT_EQ(control(h + 100, UTRACE_CTL_STOP), -ENOENT);
+    EXPECT_EQ(control(0, UTRACE_CTL_RESUME), -ENOENT);
+    user_regs_struct r{};
+    EXPECT_EQ(regs(h + 100, &r, false), -ENOENT);
+    char b[8];
+    EXPECT_EQ(mem(h + 100, b, b, sizeof(b), false), -ENOENT);
+    // Examining a thread we do not hold is EBUSY.
+    EXPECT_EQ(regs(h, &r, false), -EBUSY);
+    EXPECT_EQ(mem(h, b, b, sizeof(b), false), -EBUSY);
+    // A verdict with nothing held for it.
+    EXPECT_EQ(control(h, UTRACE_CTL_RESUME, UTRACE_VERDICT_ABORT, 0, 1), -EINVAL);
+    EXPECT_EQ(control(h, 7), -EINVAL);
+
+    // A handle of one file means nothing on another.
+    int other = open(kDev, O_RDWR | O_CLOEXEC);
+    ASSERT_GE(other, 0);
+    utrace_control c2{};
+    c2.size = sizeof(c2);
+    c2.handle = h;
+    c2.action = UTRACE_CTL_STOP;
+    errno = 0;
+    EXPECT_EQ(ioctl(other, UTRACE_IOC_CONTROL, &c2), -1);
+    EXPECT_EQ(errno, ENOENT);
+    close(other);
+
+    // read(): a buffer too small for the next record.
+    ASSERT_EQ(setEvents(h, UTRACE_EV_SIGNAL_ALL), 0);
+    ::kill(c.pid, SIGWINCH); // default-ignored: a SIGNAL_IGN record
+    pollfd p{fd_, POLLIN, 0};
+    ASSERT_EQ(poll(&p, 1, 5000), 1);
+    char tiny[16];
+    errno = 0;
+    EXPECT_EQ(read(fd_, tiny, sizeof(tiny)), -1);
+    EXPECT_EQ(errno, EINVAL);
+    Rec rec;
+    ASSERT_TRUE(next(UTRACE_REC_SIGNAL, &rec));
+    EXPECT_EQ(rec.as<utrace_ev_signal>().signo, SIGWINCH);
+    EXPECT_EQ(rec.as<utrace_ev_signal>().disposition, static_cast<__u32>(UTRACE_DISP_IGN));
+    // Empty, non-blocking.
+    int fl = fcntl(fd_, F_GETFL);
+    fcntl(fd_, F_SETFL, fl | O_NONBLOCK);
+    char big2[4096];
+    errno = 0;
+    EXPECT_EQ(read(fd_, big2, sizeof(big2)), -1);
+    EXPECT_EQ(errno, EAGAIN);
+}
+
+TEST_F(UtraceDev, SyscallStreamCarriesNumbersAndArguments)
+{
+    Child c;
+    spawn(c, lseekLoop);
+    __u32 h = attach(c.pid, c.pid);
+    ASSERT_EQ(setEvents(h, UTRACE_EV_SYSCALL, 0, UTRACE_SE_CAPTURE_ARGS, {SYS_lseek}), 0);
+    sendTo(c, 1);
+    for (int i = 0; i < 20; i++) {
+        Rec e, x;
+        ASSERT_TRUE(next(UTRACE_REC_SYSCALL_ENTRY, &e));
+        EXPECT_EQ(e.h.tid, c.pid);
+        EXPECT_EQ(e.h.tgid, c.pid);
+        EXPECT_EQ(e.h.handle, h);
+        EXPECT_FALSE(e.h.flags & UTRACE_REC_HELD);
+        EXPECT_TRUE(e.h.flags & UTRACE_REC_ARGS);
+        auto se = e.as<utrace_ev_syscall_entry>();
+        EXPECT_EQ(se.nr, SYS_lseek) << "the filter lets only lseek through";
+        EXPECT_EQ(static_cast<__u32>(se.args[0]), 0xffffffffu) << "fd: an unsigned int";
+        EXPECT_EQ(se.args[1], 0x1234u);
+        EXPECT_EQ(se.args[2], 5u);
+        ASSERT_TRUE(next(UTRACE_REC_SYSCALL_EXIT, &x));
+        EXPECT_EQ(x.as<utrace_ev_syscall_exit>().nr, SYS_lseek);
+        EXPECT_EQ(x.as<utrace_ev_syscall_exit>().ret, -EBADF);
+        EXPECT_GE(x.h.time_ns, e.h.time_ns);
+    }
+}
+
+TEST_F(UtraceDev, HeldAtSyscallEntryThenAborted)
+{
+    Child c;
+    spawn(c, lseekLoop);
+    __u32 h = attach(c.pid, c.pid);
+    ASSERT_EQ(setEvents(h, UTRACE_EV_SYSCALL_ENTRY, UTRACE_EV_SYSCALL_ENTRY, 0, {SYS_lseek}), 0);
+    sendTo(c, 1);
+    Rec e;
+    ASSERT_TRUE(next(UTRACE_REC_SYSCALL_ENTRY, &e));
+    EXPECT_TRUE(e.h.flags & UTRACE_REC_HELD);
+    user_regs_struct r{};
+    ASSERT_EQ(regs(h, &r, false), 0);
+    EXPECT_EQ(r.orig_rax, static_cast<unsigned long long>(SYS_lseek));
+    EXPECT_EQ(r.rsi, 0x1234u);
+    EXPECT_EQ(vmtest::threadState(c.pid, c.pid), 't');
+    ASSERT_EQ(control(h, UTRACE_CTL_RESUME, UTRACE_VERDICT_ABORT, 0, 4242), 0);
+    long v = 0;
+    ASSERT_TRUE(recvFrom(c, &v));
+    EXPECT_EQ(v, 4242) << "the aborted syscall returns the verdict's value";
+    // The next one is held again; run it this time.
+    ASSERT_TRUE(next(UTRACE_REC_SYSCALL_ENTRY, &e));
+    EXPECT_TRUE(e.h.flags & UTRACE_REC_HELD);
+    ASSERT_EQ(control(h, UTRACE_CTL_RESUME, UTRACE_VERDICT_RUN), 0);
+    ASSERT_TRUE(recvFrom(c, &v));
+    EXPECT_EQ(v, -1) << "run: lseek(-1) fails";
+}
+
+TEST_F(UtraceDev, HeldAtSyscallExitSetRegsChangesTheResult)
+{
+    Child c;
+    spawn(c, lseekLoop);
+    __u32 h = attach(c.pid, c.pid);
+    ASSERT_EQ(setEvents(h, UTRACE_EV_SYSCALL_EXIT, UTRACE_EV_SYSCALL_EXIT, 0, {SYS_lseek}), 0);
+    sendTo(c, 1);
+    Rec x;
+    ASSERT_TRUE(next(UTRACE_REC_SYSCALL_EXIT, &x));
+    EXPECT_TRUE(x.h.flags & UTRACE_REC_HELD);
+    user_regs_struct r{};
+    ASSERT_EQ(regs(h, &r, false), 0);
+    EXPECT_EQ(static_cast<long>(r.rax), -EBADF);
+    r.rax = 777;
+    ASSERT_EQ(regs(h, &r, true), 0);
+    ASSERT_EQ(setEvents(h, 0), 0);
+    ASSERT_EQ(control(h, UTRACE_CTL_RESUME), 0);
+    long v = 0;
+    ASSERT_TRUE(recvFrom(c, &v));
+    EXPECT_EQ(v, 777);
+}
+
+std::atomic<int> gSigSeen{0};
+
+TEST_F(UtraceDev, SignalHeldThenDeliveredAsAnother)
+{
+    Child c;
+    spawn(c, [] {
+        struct sigaction sa {};
+        sa.sa_handler = [](int sig) { gSigSeen = sig; };
+        sigaction(SIGUSR1, &sa, nullptr);
+        sigaction(SIGUSR2, &sa, nullptr);
+        childSend(0);
+        while (!gSigSeen)
+            pause();
+        childSend(gSigSeen);
+        pause();
+    });
+    long v;
+    ASSERT_TRUE(recvFrom(c, &v));
+    __u32 h = attach(c.pid, c.pid);
+    ASSERT_EQ(setEvents(h, UTRACE_EV_SIGNAL_ALL, UTRACE_EV_SIGNAL), 0);
+    ASSERT_EQ(::kill(c.pid, SIGUSR1), 0);
+    Rec s;
+    ASSERT_TRUE(next(UTRACE_REC_SIGNAL, &s));
+    EXPECT_TRUE(s.h.flags & UTRACE_REC_HELD);
+    auto ev = s.as<utrace_ev_signal>();
+    EXPECT_EQ(ev.signo, SIGUSR1);
+    EXPECT_EQ(ev.disposition, static_cast<__u32>(UTRACE_DISP_DELIVER));
+    siginfo_t si;
+    std::memcpy(&si, ev.siginfo, sizeof(si));
+    EXPECT_EQ(si.si_signo, SIGUSR1);
+    EXPECT_EQ(si.si_pid, getpid());
+    EXPECT_EQ(control(h, UTRACE_CTL_RESUME, UTRACE_VERDICT_ABORT), -EINVAL)
+        << "a syscall verdict for a signal";
+    ASSERT_EQ(control(h, UTRACE_CTL_RESUME, UTRACE_VERDICT_DELIVER_OTHER, SIGUSR2), 0);
+    ASSERT_TRUE(recvFrom(c, &v));
+    EXPECT_EQ(v, SIGUSR2);
+}
+
+std::atomic<long> gSpin{0};
+volatile int gGo = 0;
+char gBuf[64] = "hello, utrace";
+
+TEST_F(UtraceDev, StopASpinningThreadThenSingleStep)
+{
+    Child c;
+    spawn(c, [] {
+        childSend(0);
+        for (;;)
+            gSpin.fetch_add(1, std::memory_order_relaxed);
+    });
+    long v;
+    ASSERT_TRUE(recvFrom(c, &v));
+    __u32 h = attach(c.pid, c.pid);
+    int r = control(h, UTRACE_CTL_STOP);
+    EXPECT_TRUE(r == -EINPROGRESS || r == 0) << strerror(-r);
+    Rec q;
+    ASSERT_TRUE(next(UTRACE_REC_QUIESCE, &q));
+    EXPECT_TRUE(q.h.flags & UTRACE_REC_HELD);
+    EXPECT_EQ(control(h, UTRACE_CTL_STOP), 0) << "already held";
+    user_regs_struct before{}, after{};
+    ASSERT_EQ(regs(h, &before, false), 0);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_EQ(control(h, UTRACE_CTL_SINGLESTEP), 0);
+        Rec st;
+        ASSERT_TRUE(next(UTRACE_REC_STEP, &st));
+        EXPECT_TRUE(st.h.flags & UTRACE_REC_HELD);
+        ASSERT_EQ(regs(h, &after, false), 0);
+        EXPECT_NE(after.rip, before.rip) << "the step moved the thread";
+        before = after;
+    }
+    ASSERT_EQ(control(h, UTRACE_CTL_RESUME), 0);
+}
+
+TEST_F(UtraceDev, MemoryReadAndWriteRoundTrip)
+{
+    Child c;
+    spawn(c, [] {
+        childSend(0);
+        while (!gGo)
+            gSpin.fetch_add(1, std::memory_order_relaxed);
+        childSend(std::strcmp(gBuf, "written by utrace") == 0 ? 1 : 2);
+        pause();
+    });
+    long v;
+    ASSERT_TRUE(recvFrom(c, &v));
+    __u32 h = attach(c.pid, c.pid);
+    control(h, UTRACE_CTL_STOP);
+    Rec q;
+    ASSERT_TRUE(next(UTRACE_REC_QUIESCE, &q));
+    char got[sizeof(gBuf)] = {};
+    ASSERT_EQ(mem(h, gBuf, got, sizeof(got), false), (long)sizeof(got));
+    EXPECT_STREQ(got, "hello, utrace");
+    char put[sizeof(gBuf)] = "written by utrace";
+    ASSERT_EQ(mem(h, gBuf, put, sizeof(put), true), (long)sizeof(put));
+    int one = 1;
+    ASSERT_EQ(mem(h, const_cast<int *>(&gGo), &one, sizeof(one), true), (long)sizeof(one));
+    // A piece that runs into unmapped memory reports how far it got.
+    void *page = mmap(nullptr, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(page, MAP_FAILED);
+    munmap(page, 8192);
+    std::vector<char> sink(8192);
+    EXPECT_EQ(mem(h, page, sink.data(), sink.size(), false), -EIO)
+        << "unmapped in the fixture too (same layout after fork)";
+    ASSERT_EQ(control(h, UTRACE_CTL_RESUME), 0);
+    ASSERT_TRUE(recvFrom(c, &v));
+    EXPECT_EQ(v, 1);
+}
+
+TEST_F(UtraceDev, CloneExecExitDeathReapRecords)
+{
+    Child c;
+    spawn(c, [] {
+        childRecv();
+        pid_t g = fork();
+        if (g == 0)
+            _exit(0);
+        waitpid(g, nullptr, 0);
+        execl("/bin/busybox", "true", static_cast<char *>(nullptr));
+        _exit(3);
+    });
+    __u32 h = attach(c.pid, c.pid);
+    ASSERT_EQ(setEvents(h, UTRACE_EV_CLONE | UTRACE_EV_EXEC | UTRACE_EV_EXIT | UTRACE_EV_DEATH |
+                               UTRACE_EV_REAP),
+              0);
+    sendTo(c, 1);
+    Rec r;
+    ASSERT_TRUE(next(UTRACE_REC_CLONE, &r));
+    EXPECT_GT(r.as<utrace_ev_clone>().child_tid, 0);
+    EXPECT_EQ(r.as<utrace_ev_clone>().clone_flags & 0xff, static_cast<__u64>(SIGCHLD));
+    ASSERT_TRUE(next(UTRACE_REC_EXEC, &r));
+    auto ex = r.as<utrace_ev_exec>();
+    ASSERT_GT(ex.path_len, 0u);
+    std::string path(reinterpret_cast<const char *>(r.payload.data()) + sizeof(ex), ex.path_len);
+    EXPECT_EQ(path, "/bin/busybox");
+    EXPECT_EQ(r.payload[sizeof(ex) + ex.path_len], 0) << "NUL-ended";
+    ASSERT_TRUE(next(UTRACE_REC_EXIT, &r));
+    EXPECT_EQ(r.as<utrace_ev_exit>().code, 0);
+    ASSERT_TRUE(next(UTRACE_REC_DEATH, &r));
+    EXPECT_EQ(r.as<utrace_ev_death>().group_dead, 1u);
+    EXPECT_EQ(r.as<utrace_ev_death>().signal, SIGCHLD);
+    int st = 0;
+    ASSERT_EQ(waitpid(c.pid, &st, 0), c.pid);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    c.pid = -1;
+    ASSERT_TRUE(next(UTRACE_REC_REAP, &r));
+    EXPECT_EQ(r.h.handle, h);
+
+    utrace_engine_info info{};
+    utrace_list l{};
+    l.size = sizeof(l);
+    l.max = 1;
+    l.buf = reinterpret_cast<__u64>(&info);
+    ASSERT_EQ(ioctl(fd_, UTRACE_IOC_LIST, &l), 1);
+    EXPECT_EQ(info.state, static_cast<__u32>(UTRACE_STATE_DEAD));
+    EXPECT_EQ(control(h, UTRACE_CTL_STOP), -ESRCH);
+}
+
+TEST_F(UtraceDev, AFullQueueDropsReportOnlyRecordsAndSaysSo)
+{
+    utrace_queue_size q{};
+    q.size = sizeof(q);
+    q.bytes = 100;
+    errno = 0;
+    EXPECT_EQ(ioctl(fd_, UTRACE_IOC_QUEUE_SIZE, &q), -1);
+    EXPECT_EQ(errno, EINVAL);
+    q.bytes = UTRACE_QUEUE_MIN;
+    ASSERT_EQ(ioctl(fd_, UTRACE_IOC_QUEUE_SIZE, &q), 0) << strerror(errno);
+    EXPECT_EQ(q.bytes, UTRACE_QUEUE_MIN);
+
+    Child c;
+    spawn(c, [] {
+        childRecv();
+        for (int i = 0; i < 5000; i++)
+            fixtureLseek();
+        childSend(0);
+        pause();
+    });
+    __u32 h = attach(c.pid, c.pid);
+    ASSERT_EQ(setEvents(h, UTRACE_EV_SYSCALL, 0, UTRACE_SE_CAPTURE_ARGS, {SYS_lseek}), 0);
+    sendTo(c, 1);
+    long v;
+    ASSERT_TRUE(recvFrom(c, &v, 20000)) << "a report-only engine never blocks the thread";
+    __u64 records = 0, lost = 0;
+    while (fill(200)) {
+        while (!backlog_.empty()) {
+            Rec r = backlog_.front();
+            backlog_.pop_front();
+            if (r.h.type == UTRACE_REC_LOST)
+                lost += r.as<utrace_ev_lost>().count;
+            else
+                records++;
+        }
+    }
+    EXPECT_GT(lost, 0u);
+    EXPECT_EQ(records + lost, 10000u) << "every event is a record or counted as lost";
+}
+
+TEST_F(UtraceDev, ClosingReleasesTenHeldThreadsWithinASecond)
+{
+    constexpr int kThreads = 10;
+    auto *counters = static_cast<std::atomic<long> *>(
+        mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(counters, MAP_FAILED);
+    Child c;
+    spawn(c, [counters] {
+        static std::atomic<long> *ctr;
+        ctr = counters;
+        for (long i = 0; i < kThreads; i++) {
+            pthread_t t;
+            pthread_create(
+                &t, nullptr,
+                [](void *arg) -> void * {
+                    long n = reinterpret_cast<long>(arg);
+                    childSend(syscall(SYS_gettid));
+                    while (ctr[kThreads].load() == 0)
+                        usleep(1000);
+                    for (;;) {
+                        fixtureLseek();
+                        ctr[n]++;
+                    }
+                    return nullptr;
+                },
+                reinterpret_cast<void *>(i));
+        }
+        pause();
+    });
+    std::vector<__u32> handles;
+    for (int i = 0; i < kThreads; i++) {
+        long tid;
+        ASSERT_TRUE(recvFrom(c, &tid));
+        __u32 h = attach(static_cast<pid_t>(tid), c.pid);
+        ASSERT_EQ(setEvents(h, UTRACE_EV_SYSCALL_ENTRY, UTRACE_EV_SYSCALL_ENTRY, 0, {SYS_lseek}),
+                  0);
+        handles.push_back(h);
+    }
+    counters[kThreads] = 1;
+    for (int i = 0; i < kThreads; i++) {
+        Rec e;
+        ASSERT_TRUE(next(UTRACE_REC_SYSCALL_ENTRY, &e));
+        EXPECT_TRUE(e.h.flags & UTRACE_REC_HELD);
+    }
+    std::vector<long> snap(kThreads);
+    for (int i = 0; i < kThreads; i++)
+        snap[i] = counters[i];
+    usleep(100 * 1000);
+    for (int i = 0; i < kThreads; i++)
+        EXPECT_EQ(counters[i].load(), snap[i]) << "thread " << i << " is held";
+    closeDev();
+    EXPECT_TRUE(vmtest::waitFor(
+        [&] {
+            for (int i = 0; i < kThreads; i++)
+                if (counters[i].load() == snap[i])
+                    return false;
+            return true;
+        },
+        1000))
+        << "every held thread runs again within 1 s of the close";
+    c.kill();
+    munmap(counters, 4096);
+}
+
+TEST_F(UtraceDev, AttachToAPtracedThreadIsEbusy)
+{
+    Child c;
+    spawn(c, [] { pause(); });
+    ASSERT_EQ(ptrace(PTRACE_SEIZE, c.pid, nullptr, nullptr), 0) << strerror(errno);
+    EXPECT_EQ(attachRaw(c.pid, proof(c.pid)), -EBUSY);
+    // Once ptrace lets go (a stopped tracee can be detached), utrace may attach.
+    ASSERT_EQ(ptrace(PTRACE_INTERRUPT, c.pid, nullptr, nullptr), 0) << strerror(errno);
+    int st = 0;
+    ASSERT_EQ(waitpid(c.pid, &st, 0), c.pid);
+    ASSERT_EQ(ptrace(PTRACE_DETACH, c.pid, nullptr, nullptr), 0) << strerror(errno);
+    EXPECT_EQ(attachRaw(c.pid, proof(c.pid)), 0);
+}
+
+TEST_F(UtraceDev, SigkillAlwaysWinsOverAHold)
+{
+    Child c;
+    spawn(c, lseekLoop);
+    __u32 h = attach(c.pid, c.pid);
+    ASSERT_EQ(setEvents(h, UTRACE_EV_SYSCALL_ENTRY | UTRACE_EV_DEATH, UTRACE_EV_SYSCALL_ENTRY, 0,
+                        {SYS_lseek}),
+              0);
+    sendTo(c, 1);
+    Rec e;
+    ASSERT_TRUE(next(UTRACE_REC_SYSCALL_ENTRY, &e));
+    ASSERT_TRUE(e.h.flags & UTRACE_REC_HELD);
+    ASSERT_EQ(::kill(c.pid, SIGKILL), 0);
+    int st = 0;
+    EXPECT_TRUE(vmtest::waitFor([&] { return waitpid(c.pid, &st, WNOHANG) == c.pid; }, 1000))
+        << "a held thread dies at once on SIGKILL";
+    EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    c.pid = -1;
+    ASSERT_TRUE(next(UTRACE_REC_DEATH, &e));
+}
+
+TEST_F(UtraceDev, AHeldRecordWaitsForRoomAndCloseReleasesIt)
+{
+    auto *ctr = static_cast<std::atomic<long> *>(
+        mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(ctr, MAP_FAILED);
+    utrace_queue_size q{};
+    q.size = sizeof(q);
+    q.bytes = UTRACE_QUEUE_MIN;
+    ASSERT_EQ(ioctl(fd_, UTRACE_IOC_QUEUE_SIZE, &q), 0);
+    Child c;
+    spawn(c, [ctr] {
+        childRecv();
+        for (;;) {
+            fixtureLseek();
+            (*ctr)++;
+        }
+    });
+    __u32 h = attach(c.pid, c.pid);
+    ASSERT_EQ(setEvents(h, UTRACE_EV_SYSCALL_EXIT, 0, 0, {SYS_lseek}), 0);
+    sendTo(c, 1);
+    // Report-only records fill the queue; the thread keeps running.
+    long before = ctr->load();
+    ASSERT_TRUE(vmtest::waitFor([&] { return ctr->load() > before + 2000; }, 10000));
+    // Now every entry holds the thread: its record must wait for room.
+    ASSERT_EQ(setEvents(h, UTRACE_EV_SYSCALL, UTRACE_EV_SYSCALL_ENTRY, 0, {SYS_lseek}), 0);
+    usleep(100 * 1000);
+    long stuck = ctr->load();
+    usleep(100 * 1000);
+    EXPECT_LE(ctr->load(), stuck + 1) << "waiting for room, not dropping a held record";
+    // Draining makes room: the HELD record arrives after the LOST one.
+    Rec r;
+    ASSERT_TRUE(next(UTRACE_REC_LOST, &r));
+    EXPECT_GT(r.as<utrace_ev_lost>().count, 0u);
+    ASSERT_TRUE(next(UTRACE_REC_SYSCALL_ENTRY, &r, 5000));
+    EXPECT_TRUE(r.h.flags & UTRACE_REC_HELD);
+    // Fill it again behind the held thread's back, then close: it runs.
+    ASSERT_EQ(control(h, UTRACE_CTL_RESUME), 0);
+    usleep(50 * 1000);
+    closeDev();
+    long at = ctr->load();
+    EXPECT_TRUE(vmtest::waitFor([&] { return ctr->load() > at + 100; }, 1000));
+    c.kill();
+    munmap(ctr, 4096);
+}
+
+TEST_F(UtraceDev, DeathOfTheClientReleasesItsHeldThreads)
+{
+    auto *ctr = static_cast<std::atomic<long> *>(
+        mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(ctr, MAP_FAILED);
+    Child fixture;
+    spawn(fixture, [ctr] {
+        childRecv();
+        for (;;) {
+            fixtureLseek();
+            (*ctr)++;
+        }
+    });
+    pid_t target = fixture.pid;
+    // The client: its own session, holds the fixture, then waits to die.
+    Child client;
+    spawn(client, [target] {
+        int fd = open(kDev, O_RDWR | O_CLOEXEC);
+        int pf = open(("/proc/" + std::to_string(target) + "/mem").c_str(), O_RDONLY);
+        utrace_attach a{};
+        a.size = sizeof(a);
+        a.tid = target;
+        a.proof_fd = pf;
+        if (ioctl(fd, UTRACE_IOC_ATTACH, &a))
+            _exit(10);
+        utrace_set_events se{};
+        se.size = sizeof(se);
+        se.handle = a.handle;
+        se.events = se.stop_events = UTRACE_EV_SYSCALL_ENTRY;
+        if (ioctl(fd, UTRACE_IOC_SET_EVENTS, &se))
+            _exit(11);
+        childSend(1);
+        utrace_event h{};
+        char buf[4096];
+        if (read(fd, buf, sizeof(buf)) < static_cast<ssize_t>(sizeof(h)))
+            _exit(12);
+        std::memcpy(&h, buf, sizeof(h));
+        childSend(h.flags & UTRACE_REC_HELD ? 2 : 3);
+        pause();
+    });
+    long v = 0;
+    ASSERT_TRUE(recvFrom(client, &v));
+    sendTo(fixture, 1);
+    ASSERT_TRUE(recvFrom(client, &v));
+    ASSERT_EQ(v, 2);
+    long held = ctr->load();
+    usleep(100 * 1000);
+    EXPECT_EQ(ctr->load(), held);
+    client.kill();
+    EXPECT_TRUE(vmtest::waitFor([&] { return ctr->load() > held + 100; }, 1000))
+        << "the client's death resumed the held thread";
+    fixture.kill();
+    munmap(ctr, 4096);
+}
