@@ -437,30 +437,26 @@ static u32 ud_report_quiesce(u32 action, struct utrace_engine *engine,
  * The event bit of a signal and what the kernel would do with it, as the
  * core classifies it (its signal_event()).
  */
-static u64 ud_signal_event(int sig, const struct k_sigaction *ka, u32 *sa)
+/*
+ * The event a signal report stands for, from the signal action the core
+ * hands us: the kernel's own verdict for the signal (the core classifies
+ * it), as changed by any engine before us.
+ */
+static u64 ud_signal_event(u32 sa)
 {
-	if (ka->sa.sa_handler == SIG_IGN) {
-		*sa = UTRACE_SIGNAL_IGN;
-		return UTRACE_EV_SIGNAL_IGN;
-	}
-	if (ka->sa.sa_handler != SIG_DFL) {
-		*sa = UTRACE_SIGNAL_DELIVER;
+	switch (sa) {
+	case UTRACE_SIGNAL_DELIVER:
 		return UTRACE_EV_SIGNAL;
-	}
-	if (sig_kernel_coredump(sig)) {
-		*sa = UTRACE_SIGNAL_CORE;
-		return UTRACE_EV_SIGNAL_CORE;
-	}
-	if (sig_kernel_ignore(sig)) {
-		*sa = UTRACE_SIGNAL_IGN;
+	case UTRACE_SIGNAL_IGN:
 		return UTRACE_EV_SIGNAL_IGN;
-	}
-	if (sig_kernel_stop(sig)) {
-		*sa = sig == SIGSTOP ? UTRACE_SIGNAL_STOP : UTRACE_SIGNAL_TSTP;
+	case UTRACE_SIGNAL_STOP:
+	case UTRACE_SIGNAL_TSTP:
 		return UTRACE_EV_SIGNAL_STOP;
+	case UTRACE_SIGNAL_CORE:
+		return UTRACE_EV_SIGNAL_CORE;
+	default:
+		return UTRACE_EV_SIGNAL_TERM;
 	}
-	*sa = UTRACE_SIGNAL_TERM;
-	return UTRACE_EV_SIGNAL_TERM;
 }
 
 /* Caller holds s->lock: the resume action after a verdict was applied. */
@@ -485,7 +481,7 @@ static u32 ud_report_signal(u32 action, struct utrace_engine *engine,
 	struct ud_rec rec;
 	siginfo_t uinfo;
 	u64 event;
-	u32 ret, ksa;
+	u32 ret;
 
 	if (!ud_enter(s))
 		return sa | UTRACE_DETACH;
@@ -494,16 +490,7 @@ static u32 ud_report_signal(u32 action, struct utrace_engine *engine,
 		goto out;
 	}
 
-	/*
-	 * The signal action in @action should be the kernel's verdict, but
-	 * the core overwrites it with the result of our report_quiesce() for
-	 * the same event (0, DELIVER). Until that is fixed, a DELIVER there
-	 * is taken to mean "nobody changed it" and replaced by our own
-	 * classification of the signal.
-	 */
-	event = ud_signal_event(info->si_signo, orig_ka, &ksa);
-	if (sa == UTRACE_SIGNAL_DELIVER)
-		sa = ksa;
+	event = ud_signal_event(sa);
 
 	spin_lock_irqsave(&s->lock, flags);
 	if (ue->sig_pending && info->si_signo == ue->sig_signo) {
