@@ -91,6 +91,8 @@ class SuiteResult:
     skipped: int = 0
     exit_code: int | None = None
     failed_names: list[str] = field(default_factory=list)
+    # failure text per failed test, so a CI log explains itself
+    failure_text: dict[str, str] = field(default_factory=dict)
 
     @property
     def passed(self) -> int:
@@ -106,7 +108,11 @@ def parse_gtest_xml(path: Path) -> SuiteResult:
         res.tests += 1
         if case.find("failure") is not None or case.find("error") is not None:
             res.failures += 1
-            res.failed_names.append(f"{case.get('classname')}.{case.get('name')}")
+            name = f"{case.get('classname')}.{case.get('name')}"
+            res.failed_names.append(name)
+            texts = [(el.get("message") or el.text or "").strip()
+                     for el in list(case.iter("failure")) + list(case.iter("error"))]
+            res.failure_text[name] = "\n".join(t for t in texts if t)
         elif case.get("result") == "skipped" or case.find("skipped") is not None:
             res.skipped += 1
     return res
