@@ -15,10 +15,43 @@ namespace utrace {
 
 // Kinds of syscall arguments the renderer knows.
 enum class ArgType : uint8_t {
-    Int, Uint, Hex, Fd, DirFd, Path, String, Buffer, Pointer, Size, Off, Pid, Signal,
-    OpenFlags, Mode, ProtFlags, MmapFlags, CloneFlags, AccessMode, AtFlags, Whence,
-    IoctlReq, FcntlCmd, SockDomain, SockType, Sockaddr, Timespec, Stat, Pollfds,
-    Iovec, StrArray, SigSet, Sigaction, WaitOptions, FutexOp, PrctlOp, Other
+    Int,
+    Uint,
+    Hex,
+    Fd,
+    DirFd,
+    Path,
+    String,
+    Buffer,
+    Pointer,
+    Size,
+    Off,
+    Pid,
+    Signal,
+    OpenFlags,
+    Mode,
+    ProtFlags,
+    MmapFlags,
+    CloneFlags,
+    AccessMode,
+    AtFlags,
+    Whence,
+    IoctlReq,
+    FcntlCmd,
+    SockDomain,
+    SockType,
+    Sockaddr,
+    Timespec,
+    Stat,
+    Pollfds,
+    Iovec,
+    StrArray,
+    SigSet,
+    Sigaction,
+    WaitOptions,
+    FutexOp,
+    PrctlOp,
+    Other
 };
 
 struct SyscallInfo {
@@ -34,9 +67,9 @@ const SyscallInfo *syscallInfo(int64_t nr);
 std::optional<int> syscallNumber(std::string_view name);
 std::string syscallName(int64_t nr); // "syscall_451" for unknown numbers
 
-std::string signalName(int signo); // "SIGSEGV", "SIGRTMIN+3"
+std::string signalName(int signo);                      // "SIGSEGV", "SIGRTMIN+3"
 std::optional<int> signalNumber(std::string_view name); // "SIGSEGV", "segv", "11"
-std::string errnoName(int err);    // "ENOENT"
+std::string errnoName(int err);                         // "ENOENT"
 
 // Reads the traced thread's memory while rendering (strings, structs):
 // returns the bytes it could read (possibly fewer).

@@ -25,7 +25,14 @@ struct SyscallExit {
     int64_t ret = 0;
 };
 
-enum class SignalDisposition : uint32_t { Deliver = 0, Ignore, Terminate, Core, Stop, TerminalStop };
+enum class SignalDisposition : uint32_t {
+    Deliver = 0,
+    Ignore,
+    Terminate,
+    Core,
+    Stop,
+    TerminalStop
+};
 
 struct Signal {
     int signo = 0;

@@ -75,13 +75,13 @@ public:
     void setSyscallFilter(const std::vector<std::string> &names);
     const EngineSettings &settings() const;
 
-    void stop();      // UTRACE_STOP: hold at the next safe point (QUIESCE record)
-    void interrupt(); // UTRACE_INTERRUPT: also breaks a blocking syscall
-    void resume();    // RESUME with the default verdict
-    void step();      // one instruction, then a Step record (held)
-    void abortSyscall(int64_t retval);                     // held at syscall entry
+    void stop();                       // UTRACE_STOP: hold at the next safe point (QUIESCE record)
+    void interrupt();                  // UTRACE_INTERRUPT: also breaks a blocking syscall
+    void resume();                     // RESUME with the default verdict
+    void step();                       // one instruction, then a Step record (held)
+    void abortSyscall(int64_t retval); // held at syscall entry
     void runSyscallWith(const std::array<uint64_t, 6> &args); // held at syscall entry
-    void deliverSignal(int signo = 0);                     // held at a signal; 0: as is
+    void deliverSignal(int signo = 0);                        // held at a signal; 0: as is
     void ignoreSignal();
     void detach();
     void barrier();

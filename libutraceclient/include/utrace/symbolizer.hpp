@@ -24,11 +24,11 @@ struct SourceLocation {
 
 struct Frame {
     uint64_t pc = 0;
-    std::string function;  // demangled; empty if unknown
-    uint64_t offset = 0;   // pc - function start
-    std::string module;    // path of the ELF file
+    std::string function; // demangled; empty if unknown
+    uint64_t offset = 0;  // pc - function start
+    std::string module;   // path of the ELF file
     std::optional<SourceLocation> source;
-    bool inlined = false;  // an inlined call inside the next (outer) frame
+    bool inlined = false; // an inlined call inside the next (outer) frame
 };
 
 struct SymbolizerSource {

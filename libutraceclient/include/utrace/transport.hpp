@@ -72,8 +72,11 @@ struct LaunchSpec {
 };
 
 // Register sets for getRegs/setRegs (the ELF note types).
-enum class RegSet : uint32_t { General = 1 /* NT_PRSTATUS */, Fp = 2 /* NT_PRFPREG */,
-                               XState = 0x202 /* NT_X86_XSTATE */ };
+enum class RegSet : uint32_t {
+    General = 1 /* NT_PRSTATUS */,
+    Fp = 2 /* NT_PRFPREG */,
+    XState = 0x202 /* NT_X86_XSTATE */
+};
 
 class Transport {
 public:
