@@ -188,6 +188,40 @@ def build_kmod(kernel: Kernel, outdir: Path, log=print) -> dict[str, Path]:
     return mods
 
 
+# virtio-net and what it needs, in load order (Debian builds them as modules).
+NET_MODULES = ("kernel/net/core/failover.ko", "kernel/drivers/net/net_failover.ko",
+               "kernel/drivers/net/virtio_net.ko")
+
+
+def net_modules(kernel: Kernel, outdir: Path) -> list[Path]:
+    """The kernel's own virtio-net modules, decompressed for busybox insmod."""
+    out = []
+    moddir = kernel.root / "lib" / "modules" / kernel.abi
+    outdir.mkdir(parents=True, exist_ok=True)
+    for rel in NET_MODULES:
+        src = next((moddir / (rel + ext) for ext in ("", ".xz", ".zst", ".gz")
+                    if (moddir / (rel + ext)).exists()), None)
+        if src is None:
+            raise HarnessError(f"{kernel.abi} ships no {rel}: the demo VM needs its network")
+        dest = outdir / Path(rel).name
+        if not dest.exists() or dest.stat().st_mtime < src.stat().st_mtime:
+            tool = {".xz": ["xz", "-dc"], ".zst": ["zstd", "-dc"], ".gz": ["gzip", "-dc"]}.get(
+                src.suffix)
+            if tool:
+                with open(dest, "wb") as f:
+                    subprocess.run(tool + [str(src)], stdout=f, check=True)
+            else:
+                shutil.copy2(src, dest)
+        out.append(dest)
+    return out
+
+
+# Guest side of the network: QEMU's user networking (slirp) on eth0.
+NET_PLAN = """for m in failover net_failover virtio_net; do load_module /lib/modules/net/$m.ko; done
+ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2
+"""
+
+
 # --------------------------------------------------------------------------
 # initramfs
 
@@ -202,6 +236,7 @@ mkdir -p /results /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs shm /dev/shm
 hostname utrace-vm
+ip link set lo up 2>/dev/null
 echo "UTRACE-HARNESS: booted $(uname -r) in $(cut -d' ' -f1 /proc/uptime)s"
 ulimit -c 0
 
@@ -341,14 +376,14 @@ def qemu_cmd(kernel: Kernel, initrd: Path, console: Path | None, data: Path | No
 def boot(kernel: Kernel, initrd: Path, outdir: Path, label: str, timeout: float,
          kvm: bool = False, smp: int = 2, mem: str = "2G",
          suites_expected: list[str] = (), filtered: bool = False,
-         log=print) -> RunResult:
+         log=print, net_fwd: str | None = None) -> RunResult:
     """Boots, waits for power-off or the timeout, and judges the run."""
     outdir.mkdir(parents=True, exist_ok=True)
     console = outdir / "console.log"
     data = outdir / "results.b64"
     for p in (console, data):
         p.unlink(missing_ok=True)
-    cmd = qemu_cmd(kernel, initrd, console, data, kvm, smp, mem)
+    cmd = qemu_cmd(kernel, initrd, console, data, kvm, smp, mem, net_fwd=net_fwd)
     start = time.monotonic()
     problems: list[str] = []
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
