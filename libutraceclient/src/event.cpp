@@ -98,7 +98,11 @@ std::vector<Event> parseRecords(std::span<const uint8_t> data)
             need(sizeof(utrace_ev_clone));
             auto r = load<utrace_ev_clone>(body);
             // reserved carries the followed child's handle (0 when not followed)
+#ifdef UTRACE_FEAT_FOLLOW
+            e.payload = Clone{r.child_tid, r.child_handle, r.clone_flags};
+#else
             e.payload = Clone{r.child_tid, r.reserved, r.clone_flags};
+#endif
             break;
         }
         case UTRACE_REC_EXEC: {

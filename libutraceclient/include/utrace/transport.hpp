@@ -13,6 +13,7 @@
 // which one reader thread may call while another thread issues requests.
 #pragma once
 
+#include <array>
 #include <bitset>
 #include <cstdint>
 #include <memory>
