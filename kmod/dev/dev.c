@@ -106,6 +106,7 @@ struct ud_session {
 	struct mutex read_mutex;
 	void *bounce;			/* read_mutex; one record */
 	struct mutex attach_mutex;
+	u32 groups;			/* attach_mutex; last ATTACH's group */
 	struct xarray engines;		/* handle -> struct ud_engine */
 	struct pid_namespace *ns;	/* of the opener; put at close */
 };
@@ -116,11 +117,14 @@ struct ud_engine {
 	struct task_struct *task;	/* one task reference */
 	struct mm_struct *mm;		/* mmgrab: the mm the proof was for */
 	u32 handle;
+	u32 flags;			/* UTRACE_ATTACH_F_*, UD_F_*; fixed */
+	u32 group;			/* the ATTACH it stems from; fixed */
 	pid_t tid;			/* s->lock */
 	pid_t tgid;			/* s->lock */
 	u64 events;			/* s->lock; UTRACE_EV_* */
 	u64 stop_events;		/* s->lock */
 	u32 se_flags;			/* s->lock; UTRACE_SE_* */
+	unsigned long *filter;		/* s->lock; syscall filter, or NULL */
 	bool want_stop;			/* s->lock; we ask the core to hold it */
 	bool announced;			/* s->lock; a HELD record went out */
 	bool dead;			/* s->lock; DEATH or REAP seen */
@@ -130,11 +134,32 @@ struct ud_engine {
 	/* A verdict for the repeated report (s->lock). */
 	bool entry_pending;
 	bool entry_abort;
+	bool entry_args;
 	s64 entry_retval;
+	u64 entry_argv[6];
 	bool sig_pending;
 	int sig_signo;
 	u32 sig_verdict;
 	int sig_other;
+};
+
+/*
+ * Internal engine flag: follow CLONE_THREAD children (ALL_THREADS), so no
+ * thread of the process escapes.
+ */
+#define UD_F_THREADS 0x80000000U
+#define UD_F_INHERIT (UTRACE_ATTACH_F_FOLLOW | UTRACE_ATTACH_F_KILL_ON_CLOSE | \
+		      UTRACE_ATTACH_F_HOLD_CHILDREN | UD_F_THREADS)
+
+#define UD_FILTER_LONGS (UTRACE_NR_SYSCALLS / BITS_PER_LONG)
+
+/* What a new engine starts with: its parent's settings, or nothing. */
+struct ud_settings {
+	u64 events;
+	u64 stop_events;
+	u32 se_flags;
+	bool has_filter;
+	unsigned long filter[UD_FILTER_LONGS];
 };
 
 #define UD_REC_ALIGN 8
@@ -480,6 +505,7 @@ static u32 ud_report_signal(u32 action, struct utrace_engine *engine,
 	unsigned long flags;
 	struct ud_rec rec;
 	siginfo_t uinfo;
+	bool hold = false;
 	u64 event;
 	u32 ret;
 
@@ -493,7 +519,18 @@ static u32 ud_report_signal(u32 action, struct utrace_engine *engine,
 	event = ud_signal_event(sa);
 
 	spin_lock_irqsave(&s->lock, flags);
-	if (ue->sig_pending && info->si_signo == ue->sig_signo) {
+	if (ue->sig_pending && info->si_signo == ue->sig_signo &&
+	    ue->sig_verdict == UTRACE_VERDICT_HOLD) {
+		/*
+		 * Still held: the core hands a held signal back at once, so it
+		 * is reported again as a new stop, whatever the event mask.
+		 */
+		ue->sig_pending = false;
+		ue->want_stop = true;
+		ue->announced = false;
+		ue->step = UD_STEP_NONE;
+		hold = true;
+	} else if (ue->sig_pending && info->si_signo == ue->sig_signo) {
 		/* The signal we held, reported again: apply the verdict. */
 		ue->sig_pending = false;
 		switch (ue->sig_verdict) {
@@ -512,7 +549,7 @@ static u32 ud_report_signal(u32 action, struct utrace_engine *engine,
 		spin_unlock_irqrestore(&s->lock, flags);
 		goto out;
 	}
-	if (!(ue->events & event)) {
+	if (!hold && !(ue->events & event)) {
 		ret = sa | ud_plain_action_locked(ue);
 		spin_unlock_irqrestore(&s->lock, flags);
 		goto out;
@@ -556,8 +593,17 @@ static u32 ud_report_syscall_entry(u32 action, struct utrace_engine *engine,
 		if (ue->entry_pending && ue->entry_abort) {
 			sa = UTRACE_SYSCALL_ABORT;
 			regs->ax = ue->entry_retval;
+		} else if (ue->entry_pending && ue->entry_args) {
+			/* The core runs the syscall from these registers. */
+			regs->di = ue->entry_argv[0];
+			regs->si = ue->entry_argv[1];
+			regs->dx = ue->entry_argv[2];
+			regs->r10 = ue->entry_argv[3];
+			regs->r8 = ue->entry_argv[4];
+			regs->r9 = ue->entry_argv[5];
 		}
 		ue->entry_pending = false;
+		ue->entry_args = false;
 		/*
 		 * Ask for the step; it is armed by the resume report, where
 		 * ud_resume_point() answers SINGLESTEP again (still ASKED).
@@ -571,6 +617,7 @@ static u32 ud_report_syscall_entry(u32 action, struct utrace_engine *engine,
 		goto out;
 	}
 	ue->entry_pending = false;
+	ue->entry_args = false;
 	if (!(ue->events & UTRACE_EV_SYSCALL_ENTRY)) {
 		ret = sa | ud_plain_action_locked(ue);
 		spin_unlock_irqrestore(&s->lock, flags);
@@ -616,20 +663,100 @@ static u32 ud_report_syscall_exit(u32 action, struct utrace_engine *engine,
 	return ret;
 }
 
+static int ud_attach_locked(struct ud_session *s, struct task_struct *task,
+			    struct mm_struct *mm, u32 flags, u32 group,
+			    const struct ud_settings *set, bool hold);
+static struct ud_engine *ud_group_engine(struct ud_session *s,
+					 struct task_struct *task, u32 group);
+
+/*
+ * Follows @child of current, traced by @ue: a new engine of the session
+ * with @ue's settings. The core holds a clone child (not a vfork child)
+ * before its first instruction until this report has returned, so the new
+ * engine, spliced in at the child's first reporting pass, sees everything
+ * the child does. Returns the child's handle, or 0.
+ */
+static u32 ud_follow(struct ud_engine *ue, unsigned long clone_flags,
+		     struct task_struct *child)
+{
+	struct ud_session *s = ue->s;
+	struct mm_struct *mm = NULL;
+	struct ud_settings *set;
+	struct ud_engine *old;
+	unsigned long flags;
+	bool hold;
+	int ret;
+
+	if (!(ue->flags & UTRACE_ATTACH_F_FOLLOW) &&
+	    !((ue->flags & UD_F_THREADS) && (clone_flags & CLONE_THREAD)))
+		return 0;
+	/* A vfork child is reported after it exec'd or exited. */
+	if (READ_ONCE(child->exit_state) || (child->flags & PF_EXITING))
+		return 0;
+	set = kzalloc(sizeof(*set), GFP_KERNEL);
+	if (!set)
+		return 0;
+	spin_lock_irqsave(&s->lock, flags);
+	set->events = ue->events;
+	set->stop_events = ue->stop_events;
+	set->se_flags = ue->se_flags;
+	if (ue->filter) {
+		set->has_filter = true;
+		memcpy(set->filter, ue->filter, sizeof(set->filter));
+	}
+	spin_unlock_irqrestore(&s->lock, flags);
+
+	/*
+	 * The child may be examined only in an mm the proof covers: the
+	 * proven one itself (CLONE_VM), or, for a fork, the copy of it that
+	 * the child starts with (it has not run yet: no vfork, no exec).
+	 */
+	if (current->mm == ue->mm) {
+		if (clone_flags & CLONE_VM)
+			mm = ue->mm;
+		else if (!(clone_flags & CLONE_VFORK))
+			mm = get_task_mm(child);
+	}
+	hold = ue->flags & UTRACE_ATTACH_F_HOLD_CHILDREN;
+
+	mutex_lock(&s->attach_mutex);
+	/* ALL_THREADS may have attached it already: one engine per group. */
+	old = ud_group_engine(s, child, ue->group);
+	if (old)
+		ret = old->handle;
+	else if (READ_ONCE(s->closing))
+		ret = 0;
+	else
+		ret = ud_attach_locked(s, child, mm, ue->flags & UD_F_INHERIT,
+				       ue->group, set, hold);
+	mutex_unlock(&s->attach_mutex);
+	if (mm && mm != ue->mm)
+		mmput(mm);
+	kfree(set);
+	return ret > 0 ? ret : 0;
+}
+
 static u32 ud_report_clone(u32 action, struct utrace_engine *engine,
 			   unsigned long clone_flags, struct task_struct *child)
 {
 	struct ud_engine *ue = engine->data;
 	struct ud_rec rec;
-	u32 ret;
+	u32 ret, handle;
 
 	if (!ud_enter(ue->s))
 		return UTRACE_DETACH;
+	handle = ud_follow(ue, clone_flags, child);
+	if (!(READ_ONCE(ue->events) & UTRACE_EV_CLONE)) {
+		ret = ud_plain_action(ue);
+		goto out;
+	}
 	memset(&rec, 0, sizeof(rec));
 	ud_header(ue, &rec.h, UTRACE_REC_CLONE, sizeof(rec.u.clone));
 	rec.u.clone.child_tid = task_pid_nr_ns(child, ue->s->ns);
+	rec.u.clone.child_handle = handle;
 	rec.u.clone.clone_flags = clone_flags;
 	ret = ud_report(ue, &rec.h, UTRACE_EV_CLONE, UD_HELD_OTHER, 0);
+out:
 	ud_exit(ue->s);
 	return ret;
 }
@@ -767,6 +894,7 @@ static void ud_release(void *data)
 		mmdrop(ue->mm);
 	put_task_struct(ue->task);
 	ud_session_put(ue->s);
+	kfree(ue->filter);
 	kfree(ue);
 }
 
@@ -818,6 +946,39 @@ static int ud_copy_arg(void *karg, size_t ksize, size_t ver0,
 	 (copy_to_user((u8 __user *)(uarg) + offsetof(typeof(k), f),	\
 		       &(k).f, sizeof((k).f)) ? -EFAULT : 0) : 0)
 
+/*
+ * The regset of @task's view with core note type @note, or NULL. The
+ * XSAVE regset has n == 0 on a CPU without XSAVE.
+ */
+static const struct user_regset *ud_regset(struct task_struct *task,
+					   unsigned int note)
+{
+	const struct user_regset_view *view = task_user_regset_view(task);
+	unsigned int i;
+
+	for (i = 0; i < view->n; i++)
+		if (view->regsets[i].core_note_type == note)
+			return view->regsets[i].n ? &view->regsets[i] : NULL;
+	return NULL;
+}
+
+/* What this file adds to the module's features, on this kernel and CPU. */
+static u64 ud_features(void)
+{
+	u64 f = UTRACE_FEAT_FOLLOW | UTRACE_FEAT_KILL_ON_CLOSE |
+		UTRACE_FEAT_ALL_THREADS | UTRACE_FEAT_BARRIER |
+		UTRACE_FEAT_RUN_ARGS | UTRACE_FEAT_SIGNAL_HOLD;
+	const struct user_regset *rs;
+
+	rs = ud_regset(current, NT_PRFPREG);
+	if (rs && rs->set)
+		f |= UTRACE_FEAT_FPREGS;
+	rs = ud_regset(current, NT_X86_XSTATE);
+	if (rs && rs->set)
+		f |= UTRACE_FEAT_XSTATE;
+	return f;
+}
+
 static long utrace_ioc_version(void __user *uarg)
 {
 	struct utrace_version v;
@@ -832,7 +993,7 @@ static long utrace_ioc_version(void __user *uarg)
 	memset(&v, 0, sizeof(v));
 	v.size = min_t(u32, usize, sizeof(v));
 	v.api_version = UTRACE_DEV_API_VERSION;
-	v.features = utrace_features();
+	v.features = utrace_features() | ud_features();
 	strscpy(v.kernel_release, utsname()->release, sizeof(v.kernel_release));
 	strscpy(v.module_version, UTRACE_MODULE_VERSION,
 		sizeof(v.module_version));
@@ -935,25 +1096,226 @@ static int ud_detach(struct ud_engine *ue)
 	return ret;
 }
 
-static long ud_ioc_attach(struct ud_session *s, void __user *uarg)
+/* The core events an engine needs: the user's, QUIESCE, CLONE to follow. */
+static unsigned long ud_core_events(u64 events, u32 flags)
+{
+	unsigned long ev = events | UTRACE_EVENT(QUIESCE);
+
+	if (flags & (UTRACE_ATTACH_F_FOLLOW | UD_F_THREADS))
+		ev |= UTRACE_EVENT(CLONE);
+	return ev;
+}
+
+/* An engine that never reached the core: undo what ud_attach_locked did. */
+static void ud_free_unattached(struct ud_engine *ue)
+{
+	ud_release(ue);
+}
+
+/*
+ * Caller holds s->attach_mutex. Attaches a new user engine of @s to
+ * @task, with @set's settings (NULL: none yet), examining @mm (NULL: no
+ * proof, examining is refused), held from its first report on if @hold.
+ * Takes its own references on @task and @mm. Returns the handle (> 0) or a
+ * negative errno.
+ */
+static int ud_attach_locked(struct ud_session *s, struct task_struct *task,
+			    struct mm_struct *mm, u32 flags, u32 group,
+			    const struct ud_settings *set, bool hold)
 {
 	struct utrace_engine *engine;
+	struct ud_engine *ue;
+	u32 id;
+	int ret;
+
+	ue = kzalloc(sizeof(*ue), GFP_KERNEL);
+	if (!ue)
+		return -ENOMEM;
+	if (set && set->has_filter) {
+		ue->filter = kmemdup(set->filter, sizeof(set->filter),
+				     GFP_KERNEL);
+		if (!ue->filter) {
+			kfree(ue);
+			return -ENOMEM;
+		}
+	}
+	get_task_struct(task);
+	ue->task = task;
+	if (mm)
+		mmgrab(mm);
+	ue->mm = mm;
+	ue->tid = task_pid_nr_ns(task, s->ns);
+	ue->tgid = task_tgid_nr_ns(task, s->ns);
+	ue->flags = flags;
+	ue->group = group;
+	if (set) {
+		ue->events = set->events;
+		ue->stop_events = set->stop_events;
+		ue->se_flags = set->se_flags;
+	}
+	ue->want_stop = hold;
+	kref_get(&s->kref);
+	ue->s = s;
+
+	ret = xa_alloc(&s->engines, &id, NULL, xa_limit_31b, GFP_KERNEL);
+	if (ret) {
+		ud_free_unattached(ue);
+		return ret;
+	}
+	ue->handle = id;
+	engine = utrace_attach_task(task, UTRACE_ATTACH_CREATE, &ud_ops, ue);
+	if (IS_ERR(engine)) {
+		xa_erase(&s->engines, id);
+		ud_free_unattached(ue);
+		return PTR_ERR(engine);
+	}
+	/* From here on ue belongs to the engine: ud_release() frees it. */
+	ue->engine = engine;
+	ret = ue->filter ? utrace_set_syscall_filter(task, engine, ue->filter) :
+			   0;
+	/* QUIESCE always: STOP, SINGLESTEP and REPORT need its reports. */
+	if (!ret)
+		ret = utrace_set_events(task, engine,
+					ud_core_events(ue->events, flags));
+	/*
+	 * A child held by the core stops at its first reporting pass anyway;
+	 * a vfork child, reported late, is asked to stop where it is.
+	 */
+	if (!ret && hold) {
+		ret = utrace_control(task, engine, UTRACE_STOP);
+		if (ret == -EINPROGRESS)
+			ret = 0;
+	}
+	if (!ret) {
+		xa_store(&s->engines, id, ue, GFP_KERNEL);
+		return id;
+	}
+	xa_erase(&s->engines, id);
+	ud_detach(ue);
+	return ret;
+}
+
+/* Caller holds s->attach_mutex. @task's live engine of ATTACH @group. */
+static struct ud_engine *ud_group_engine(struct ud_session *s,
+					 struct task_struct *task, u32 group)
+{
+	struct ud_engine *ue;
+	unsigned long idx;
+
+	xa_for_each(&s->engines, idx, ue)
+		if (ue->task == task && ue->group == group &&
+		    !READ_ONCE(ue->dead))
+			return ue;
+	return NULL;
+}
+
+/* Caller holds s->attach_mutex. Detaches every engine of @group. */
+static void ud_detach_group(struct ud_session *s, u32 group)
+{
+	struct ud_engine *ue;
+	unsigned long idx;
+
+	xa_for_each(&s->engines, idx, ue) {
+		if (ue->group != group)
+			continue;
+		xa_erase(&s->engines, idx);
+		ud_detach(ue);
+	}
+}
+
+/*
+ * Caller holds s->attach_mutex. ALL_THREADS: @task's engine is attached;
+ * now every other thread of its process. The engines follow CLONE_THREAD
+ * children (UD_F_THREADS), so a thread created by an attached thread is
+ * caught in report_clone; one created by a thread not yet attached is in
+ * the thread list before its parent's fork hook reads the core flags, so
+ * a scan after its parent's attach sees it. Scans repeat until one finds
+ * no new thread. @seen (pid -> task, one task reference each) makes sure a
+ * thread that cannot be attached (exiting) is tried once.
+ */
+static int ud_attach_threads(struct ud_session *s, struct task_struct *task,
+			     struct mm_struct *mm, u32 flags, u32 group)
+{
+	struct task_struct *t, *next, *old;
+	struct xarray seen;
+	unsigned long idx;
+	int ret = 0;
+
+	xa_init(&seen);
+	get_task_struct(task);
+	old = xa_store(&seen, task->pid, task, GFP_KERNEL);
+	if (xa_is_err(old)) {
+		put_task_struct(task);
+		ret = xa_err(old);
+	}
+	while (!ret) {
+		/*
+		 * Our engines' CLONE bit before the thread list: pairs with
+		 * the locked instructions in copy_process() between its
+		 * thread-list insertion and the fork hook (x86: full fence).
+		 */
+		smp_mb();
+		next = NULL;
+		rcu_read_lock();
+		for_each_thread(task, t) {
+			if (xa_load(&seen, t->pid) == t)
+				continue;
+			get_task_struct(t);
+			next = t;
+			break;
+		}
+		rcu_read_unlock();
+		if (!next)
+			break;
+		old = xa_store(&seen, next->pid, next, GFP_KERNEL);
+		if (xa_is_err(old)) {
+			put_task_struct(next);
+			ret = xa_err(old);
+			break;
+		}
+		if (old)
+			put_task_struct(old);	/* its pid was reused */
+		if ((flags & UTRACE_ATTACH_F_EXCLUSIVE) &&
+		    ud_session_has(s, next))
+			continue;
+		ret = ud_attach_locked(s, next, mm, flags, group, NULL, false);
+		/* Gone meanwhile: the thread list loses it. */
+		if (ret == -ESRCH || ret == -EALREADY || ret > 0)
+			ret = 0;
+		if (!ret && fatal_signal_pending(current))
+			ret = -EINTR;
+		cond_resched();
+	}
+	xa_for_each(&seen, idx, t)
+		put_task_struct(t);
+	xa_destroy(&seen);
+	return ret;
+}
+
+static long ud_ioc_attach(struct ud_session *s, void __user *uarg)
+{
 	struct mm_struct *mm = NULL;
 	struct utrace_attach a;
 	struct task_struct *task;
-	struct ud_engine *ue;
 	struct pid *pid;
-	u32 usize, id;
+	u32 usize, group, flags;
 	long ret;
 
 	ret = UD_COPY_ARG(a, uarg, UTRACE_ATTACH_SIZE_VER0, &usize);
 	if (ret)
 		return ret;
 	if (a.reserved0 || a.reserved[0] || a.reserved[1] || a.handle ||
-	    (a.flags & ~UTRACE_ATTACH_F_EXCLUSIVE))
+	    (a.flags & ~UTRACE_ATTACH_F_ALL))
+		return -EINVAL;
+	/* Holding children means following them. */
+	if ((a.flags & UTRACE_ATTACH_F_HOLD_CHILDREN) &&
+	    !(a.flags & UTRACE_ATTACH_F_FOLLOW))
 		return -EINVAL;
 	if (a.tid <= 0)
 		return -ESRCH;
+	flags = a.flags;
+	if (flags & UTRACE_ATTACH_F_ALL_THREADS)
+		flags = (flags & ~UTRACE_ATTACH_F_ALL_THREADS) | UD_F_THREADS;
 
 	pid = find_get_pid(a.tid);
 	task = pid ? get_pid_task(pid, PIDTYPE_PID) : NULL;
@@ -968,54 +1330,25 @@ static long ud_ioc_attach(struct ud_session *s, void __user *uarg)
 	if (ret)
 		goto out_task;
 
-	ue = kzalloc(sizeof(*ue), GFP_KERNEL);
-	if (!ue) {
-		ret = -ENOMEM;
-		goto out_mm;
-	}
-	ue->task = task;
-	ue->mm = mm;
-	ue->tid = task_pid_nr_ns(task, s->ns);
-	ue->tgid = task_tgid_nr_ns(task, s->ns);
-	kref_get(&s->kref);
-	ue->s = s;
-
 	mutex_lock(&s->attach_mutex);
 	if ((a.flags & UTRACE_ATTACH_F_EXCLUSIVE) && ud_session_has(s, task)) {
 		ret = -EEXIST;
-		goto out_free;
+		goto out_unlock;
 	}
-	ret = xa_alloc(&s->engines, &id, NULL, xa_limit_31b, GFP_KERNEL);
-	if (ret)
-		goto out_free;
-	ue->handle = id;
-	engine = utrace_attach_task(task, UTRACE_ATTACH_CREATE, &ud_ops, ue);
-	if (IS_ERR(engine)) {
-		xa_erase(&s->engines, id);
-		ret = PTR_ERR(engine);
-		goto out_free;
-	}
-	/* From here on ue belongs to the engine: ud_release() frees it. */
-	ue->engine = engine;
-	/* QUIESCE always: STOP, SINGLESTEP and REPORT need its reports. */
-	ret = utrace_set_events(task, engine, UTRACE_EVENT(QUIESCE));
-	if (!ret) {
-		xa_store(&s->engines, id, ue, GFP_KERNEL);
-		a.handle = id;
+	group = ++s->groups;
+	ret = ud_attach_locked(s, task, mm, flags, group, NULL, false);
+	if (ret < 0)
+		goto out_unlock;
+	a.handle = ret;
+	ret = 0;
+	if (flags & UD_F_THREADS)
+		ret = ud_attach_threads(s, task, mm, flags, group);
+	if (!ret)
 		ret = UD_PUT_FIELD(a, uarg, usize, handle);
-	}
-	if (ret) {
-		xa_erase(&s->engines, id);
-		ud_detach(ue);
-	}
+	if (ret)
+		ud_detach_group(s, group);
+out_unlock:
 	mutex_unlock(&s->attach_mutex);
-	return ret;
-
-out_free:
-	mutex_unlock(&s->attach_mutex);
-	ud_session_put(s);
-	kfree(ue);
-out_mm:
 	mmdrop(mm);
 out_task:
 	put_task_struct(task);
@@ -1024,7 +1357,7 @@ out_task:
 
 static long ud_ioc_set_events(struct ud_session *s, void __user *uarg)
 {
-	unsigned long filter[UTRACE_NR_SYSCALLS / BITS_PER_LONG];
+	unsigned long kf[UD_FILTER_LONGS], *filter = NULL, *old;
 	struct utrace_set_events se;
 	struct ud_engine *ue;
 	unsigned long flags;
@@ -1040,29 +1373,39 @@ static long ud_ioc_set_events(struct ud_session *s, void __user *uarg)
 	    (se.stop_events & ~UTRACE_EV_STOPPABLE) ||
 	    (se.flags & ~UTRACE_SE_CAPTURE_ARGS))
 		return -EINVAL;
-	if (se.syscall_filter &&
-	    copy_from_user(filter, u64_to_user_ptr(se.syscall_filter),
-			   sizeof(filter)))
-		return -EFAULT;
+	if (se.syscall_filter) {
+		/* Kept: followed children start with the same filter. */
+		filter = memdup_user(u64_to_user_ptr(se.syscall_filter),
+				     UD_FILTER_LONGS * sizeof(long));
+		if (IS_ERR(filter))
+			return PTR_ERR(filter);
+		memcpy(kf, filter, sizeof(kf));
+	}
 
 	ue = ud_get(s, se.handle);
-	if (IS_ERR(ue))
+	if (IS_ERR(ue)) {
+		kfree(filter);
 		return PTR_ERR(ue);
+	}
+	old = filter;
 	spin_lock_irqsave(&s->lock, flags);
 	ret = ue->dead ? -ESRCH : 0;
 	if (!ret) {
 		ue->events = se.events;
 		ue->stop_events = se.stop_events;
 		ue->se_flags = se.flags;
+		old = ue->filter;
+		ue->filter = filter;
 	}
 	spin_unlock_irqrestore(&s->lock, flags);
+	kfree(old);
+	/* ue->filter may be replaced by another SET_EVENTS: use our copy. */
 	if (!ret)
 		ret = utrace_set_syscall_filter(ue->task, ue->engine,
-						se.syscall_filter ? filter :
-						NULL);
+						se.syscall_filter ? kf : NULL);
 	if (!ret)
 		ret = utrace_set_events(ue->task, ue->engine,
-					se.events | UTRACE_EV_QUIESCE);
+					ud_core_events(se.events, ue->flags));
 	/* Bits were cleared while a callback ran: wait for it. */
 	if (ret == -EINPROGRESS)
 		ret = utrace_barrier(ue->task, ue->engine);
@@ -1093,6 +1436,26 @@ static long ud_ioc_detach_handle(struct ud_session *s, u32 handle)
 	return ret == -ERESTARTSYS ? -EINTR : 0;
 }
 
+static long ud_ioc_barrier(struct ud_session *s, void __user *uarg)
+{
+	struct utrace_barrier b;
+	struct ud_engine *ue;
+	u32 usize;
+	long ret;
+
+	ret = UD_COPY_ARG(b, uarg, UTRACE_BARRIER_SIZE_VER0, &usize);
+	if (ret)
+		return ret;
+	if (b.reserved)
+		return -EINVAL;
+	ue = ud_get(s, b.handle);
+	if (IS_ERR(ue))
+		return PTR_ERR(ue);
+	ret = utrace_barrier(ue->task, ue->engine);
+	ud_put(ue);
+	return ret == -ERESTARTSYS ? -EINTR : ret;
+}
+
 static long ud_ioc_detach(struct ud_session *s, void __user *uarg)
 {
 	struct utrace_detach d;
@@ -1114,28 +1477,33 @@ static long ud_ioc_control(struct ud_session *s, void __user *uarg)
 	struct ud_engine *ue;
 	unsigned long flags;
 	bool held, entry_verdict, sig_verdict;
+	u64 argv[6] = {};
 	u32 usize;
 	long ret;
 
 	ret = UD_COPY_ARG(c, uarg, UTRACE_CONTROL_SIZE_VER0, &usize);
 	if (ret)
 		return ret;
-	if (c.reserved0 || c.reserved[0] || c.reserved[1] ||
-	    c.action > UTRACE_CTL_DETACH ||
-	    c.verdict > UTRACE_VERDICT_IGNORE ||
-	    (c.retval && c.verdict != UTRACE_VERDICT_ABORT))
+	if (c.reserved0 || c.reserved || c.action > UTRACE_CTL_DETACH ||
+	    c.verdict > UTRACE_VERDICT_HOLD ||
+	    (c.retval && c.verdict != UTRACE_VERDICT_ABORT) ||
+	    (!c.args != (c.verdict != UTRACE_VERDICT_RUN_ARGS)))
 		return -EINVAL;
 	if (c.verdict == UTRACE_VERDICT_DELIVER_OTHER ?
 	    (c.signo <= 0 || c.signo > _NSIG) : c.signo)
 		return -EINVAL;
 	entry_verdict = c.verdict == UTRACE_VERDICT_RUN ||
-			c.verdict == UTRACE_VERDICT_ABORT;
-	sig_verdict = c.verdict >= UTRACE_VERDICT_DELIVER;
+			c.verdict == UTRACE_VERDICT_ABORT ||
+			c.verdict == UTRACE_VERDICT_RUN_ARGS;
+	sig_verdict = c.verdict >= UTRACE_VERDICT_DELIVER && !entry_verdict;
 	if (c.verdict && (c.action == UTRACE_CTL_STOP ||
 			  c.action == UTRACE_CTL_DETACH))
 		return -EINVAL;
 	if (c.action == UTRACE_CTL_DETACH)
 		return ud_ioc_detach_handle(s, c.handle);
+	if (c.args && copy_from_user(argv, u64_to_user_ptr(c.args),
+				     sizeof(argv)))
+		return -EFAULT;
 
 	ue = ud_get(s, c.handle);
 	if (IS_ERR(ue))
@@ -1163,11 +1531,17 @@ static long ud_ioc_control(struct ud_session *s, void __user *uarg)
 		ue->step = core == UTRACE_SINGLESTEP ? UD_STEP_ASKED :
 						       UD_STEP_NONE;
 		if (held && ue->held_at == UD_HELD_ENTRY &&
-		    c.verdict == UTRACE_VERDICT_ABORT) {
-			/* The core repeats the entry report: abort there. */
+		    (c.verdict == UTRACE_VERDICT_ABORT ||
+		     c.verdict == UTRACE_VERDICT_RUN_ARGS)) {
+			/*
+			 * The core repeats the entry report: abort there, or
+			 * put the new arguments in place.
+			 */
 			ue->entry_pending = true;
-			ue->entry_abort = true;
+			ue->entry_abort = c.verdict == UTRACE_VERDICT_ABORT;
+			ue->entry_args = c.verdict == UTRACE_VERDICT_RUN_ARGS;
 			ue->entry_retval = c.retval;
+			memcpy(ue->entry_argv, argv, sizeof(argv));
 			if (core > UTRACE_REPORT)
 				core = UTRACE_REPORT;
 		}
@@ -1253,24 +1627,13 @@ static int ud_prepare_examine(struct ud_engine *ue,
 	return ret == -EINVAL ? -EBUSY : ret;
 }
 
-static const struct user_regset *ud_gpr_regset(struct task_struct *task)
-{
-	const struct user_regset_view *view = task_user_regset_view(task);
-	unsigned int i;
-
-	for (i = 0; i < view->n; i++)
-		if (view->regsets[i].core_note_type == NT_PRSTATUS)
-			return &view->regsets[i];
-	return NULL;
-}
-
 static long ud_ioc_regs(struct ud_session *s, void __user *uarg, bool set)
 {
 	const struct user_regset *rs;
 	struct utrace_examiner exam;
 	struct utrace_regs r;
 	struct ud_engine *ue;
-	unsigned int size;
+	unsigned int size, note;
 	void *kbuf = NULL;
 	u32 usize;
 	long ret;
@@ -1278,19 +1641,36 @@ static long ud_ioc_regs(struct ud_session *s, void __user *uarg, bool set)
 	ret = UD_COPY_ARG(r, uarg, UTRACE_REGS_SIZE_VER0, &usize);
 	if (ret)
 		return ret;
-	if (r.reserved0 || r.reserved)
+	if (r.reserved)
 		return -EINVAL;
+	switch (r.regset) {
+	case 0:
+	case UTRACE_REGSET_GENERAL:
+		note = NT_PRSTATUS;
+		break;
+	case UTRACE_REGSET_FP:
+		note = NT_PRFPREG;
+		break;
+	case UTRACE_REGSET_XSTATE:
+		note = NT_X86_XSTATE;
+		break;
+	default:
+		return -EINVAL;
+	}
 	ue = ud_get_held(s, r.handle);
 	if (IS_ERR(ue))
 		return PTR_ERR(ue);
-	rs = ud_gpr_regset(ue->task);
+	rs = ud_regset(ue->task, note);
 	ret = -EOPNOTSUPP;
-	if (!rs)
+	if (!rs || (set && !rs->set))
 		goto out;
 	size = rs->n * rs->size;
-	ret = -EINVAL;
-	if (r.len < size)
+	if (r.len < size) {
+		/* Tell the caller the size it needs. */
+		r.len = size;
+		ret = UD_PUT_FIELD(r, uarg, usize, len) ?: -EINVAL;
 		goto out;
+	}
 	ret = -ENOMEM;
 	kbuf = kzalloc(size, GFP_KERNEL);
 	if (!kbuf)
@@ -1310,6 +1690,8 @@ static long ud_ioc_regs(struct ud_session *s, void __user *uarg, bool set)
 		ret = utrace_finish_examine(ue->task, ue->engine, &exam);
 		if (ret == -EINVAL)
 			ret = -EBUSY;
+	} else if (ret == -ENODEV) {
+		ret = -EOPNOTSUPP;	/* the CPU lacks this state */
 	}
 	if (ret)
 		goto out;
@@ -1532,6 +1914,8 @@ static long utrace_dev_ioctl(struct file *file, unsigned int cmd,
 		return ud_ioc_list(s, uarg);
 	case UTRACE_IOC_QUEUE_SIZE:
 		return ud_ioc_queue_size(s, uarg);
+	case UTRACE_IOC_BARRIER:
+		return ud_ioc_barrier(s, uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -1654,6 +2038,13 @@ static int utrace_dev_release(struct inode *inode, struct file *file)
 	mutex_lock(&s->attach_mutex);
 	xa_for_each(&s->engines, idx, ue) {
 		xa_erase(&s->engines, idx);
+		/*
+		 * Like PTRACE_O_EXITKILL: the kill is queued before the detach
+		 * lets a held thread go, so it runs no more user code.
+		 */
+		if ((ue->flags & UTRACE_ATTACH_F_KILL_ON_CLOSE) &&
+		    !READ_ONCE(ue->dead))
+			send_sig(SIGKILL, ue->task, 1);
 		ud_detach(ue);
 	}
 	mutex_unlock(&s->attach_mutex);

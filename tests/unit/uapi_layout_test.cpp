@@ -58,6 +58,7 @@ static_assert(sizeof(utrace_regs) == UTRACE_REGS_SIZE_VER0);
 static_assert(sizeof(utrace_mem) == UTRACE_MEM_SIZE_VER0);
 static_assert(sizeof(utrace_list) == UTRACE_LIST_SIZE_VER0);
 static_assert(sizeof(utrace_queue_size) == UTRACE_QUEUE_SIZE_SIZE_VER0);
+static_assert(sizeof(utrace_barrier) == UTRACE_BARRIER_SIZE_VER0);
 static_assert(sizeof(utrace_mem_iov) == 24);
 static_assert(sizeof(utrace_engine_info) == 32);
 static_assert(sizeof(utrace_event) == 40);
@@ -84,7 +85,15 @@ static_assert(sizeof(utrace_control) ==
               M(utrace_control, size) + M(utrace_control, handle) + M(utrace_control, action) +
                   M(utrace_control, verdict) + M(utrace_control, signo) +
                   M(utrace_control, reserved0) + M(utrace_control, retval) +
-                  M(utrace_control, reserved));
+                  M(utrace_control, args) + M(utrace_control, reserved));
+static_assert(sizeof(utrace_regs) == M(utrace_regs, size) + M(utrace_regs, handle) +
+                                         M(utrace_regs, regs) + M(utrace_regs, len) +
+                                         M(utrace_regs, regset) + M(utrace_regs, reserved));
+static_assert(sizeof(utrace_barrier) ==
+              M(utrace_barrier, size) + M(utrace_barrier, handle) + M(utrace_barrier, reserved));
+static_assert(sizeof(utrace_ev_clone) == M(utrace_ev_clone, child_tid) +
+                                             M(utrace_ev_clone, child_handle) +
+                                             M(utrace_ev_clone, clone_flags));
 static_assert(sizeof(utrace_event) ==
               M(utrace_event, size) + M(utrace_event, type) + M(utrace_event, flags) +
                   M(utrace_event, seq) + M(utrace_event, time_ns) + M(utrace_event, handle) +
@@ -98,6 +107,53 @@ static_assert(sizeof(utrace_engine_info) ==
                   M(utrace_engine_info, events) + M(utrace_engine_info, stop_events) +
                   M(utrace_engine_info, state) + M(utrace_engine_info, reserved));
 #undef M
+
+// Fields that grew out of reserved space keep the offsets the first published
+// layout gave that space, so old binaries and new kernels agree.
+static_assert(offsetof(utrace_control, retval) == 24);
+static_assert(offsetof(utrace_control, args) == 32);
+static_assert(offsetof(utrace_control, reserved) == 40);
+static_assert(offsetof(utrace_regs, len) == 16);
+static_assert(offsetof(utrace_regs, regset) == 20);
+static_assert(offsetof(utrace_ev_clone, child_handle) == 4);
+static_assert(offsetof(utrace_ev_clone, clone_flags) == 8);
+
+// The regset selectors are the ELF core note types (<linux/elf.h>).
+static_assert(UTRACE_REGSET_GENERAL == 1);    // NT_PRSTATUS
+static_assert(UTRACE_REGSET_FP == 2);         // NT_PRFPREG
+static_assert(UTRACE_REGSET_XSTATE == 0x202); // NT_X86_XSTATE
+
+// Attach flags and verdicts are the published numbers, distinct bits.
+static_assert(UTRACE_ATTACH_F_EXCLUSIVE == 0x1 && UTRACE_ATTACH_F_FOLLOW == 0x2 &&
+              UTRACE_ATTACH_F_KILL_ON_CLOSE == 0x4 && UTRACE_ATTACH_F_HOLD_CHILDREN == 0x8 &&
+              UTRACE_ATTACH_F_ALL_THREADS == 0x10);
+static_assert(UTRACE_ATTACH_F_ALL == 0x1f);
+static_assert(UTRACE_VERDICT_RUN_ARGS == 6 && UTRACE_VERDICT_HOLD == 7);
+
+TEST(UapiLayout, BarrierIoctlEncodesItsStruct)
+{
+    EXPECT_EQ(_IOC_DIR(UTRACE_IOC_BARRIER), static_cast<unsigned>(_IOC_WRITE));
+    EXPECT_EQ(_IOC_SIZE(UTRACE_IOC_BARRIER), sizeof(utrace_barrier));
+    EXPECT_EQ(_IOC_NR(UTRACE_IOC_BARRIER), 0x0au);
+    EXPECT_EQ(_IOC_TYPE(UTRACE_IOC_BARRIER), static_cast<unsigned>(UTRACE_IOC_MAGIC));
+}
+
+TEST(UapiLayout, FeatureBitsAreDistinct)
+{
+    const unsigned long long bits[] = {
+        UTRACE_FEAT_DEVICE,         UTRACE_FEAT_CORE,        UTRACE_FEAT_SYSCALL_STOP_BEFORE,
+        UTRACE_FEAT_SINGLESTEP,     UTRACE_FEAT_BLOCKSTEP,   UTRACE_FEAT_SIGNAL_INTERCEPT,
+        UTRACE_FEAT_EXIT_MM_INTACT, UTRACE_FEAT_JCTL,        UTRACE_FEAT_FOLLOW,
+        UTRACE_FEAT_KILL_ON_CLOSE,  UTRACE_FEAT_ALL_THREADS, UTRACE_FEAT_BARRIER,
+        UTRACE_FEAT_FPREGS,         UTRACE_FEAT_XSTATE,      UTRACE_FEAT_RUN_ARGS,
+        UTRACE_FEAT_SIGNAL_HOLD};
+    unsigned long long all = 0;
+    for (auto b : bits) {
+        EXPECT_EQ(b & (b - 1), 0ull) << "one bit each";
+        EXPECT_EQ(all & b, 0ull) << "no two features share a bit";
+        all |= b;
+    }
+}
 
 // The event bits are the in-kernel UTRACE_EVENT() bit numbers.
 static_assert(UTRACE_EV_SYSCALL_ENTRY == (1ULL << 6));

@@ -34,6 +34,14 @@
 #define UTRACE_FEAT_SIGNAL_INTERCEPT _BITULL(5)
 #define UTRACE_FEAT_EXIT_MM_INTACT _BITULL(6)
 #define UTRACE_FEAT_JCTL _BITULL(7)
+#define UTRACE_FEAT_FOLLOW _BITULL(8)		/* ATTACH_F_FOLLOW, _HOLD_CHILDREN */
+#define UTRACE_FEAT_KILL_ON_CLOSE _BITULL(9)	/* ATTACH_F_KILL_ON_CLOSE */
+#define UTRACE_FEAT_ALL_THREADS _BITULL(10)	/* ATTACH_F_ALL_THREADS */
+#define UTRACE_FEAT_BARRIER _BITULL(11)	/* UTRACE_IOC_BARRIER */
+#define UTRACE_FEAT_FPREGS _BITULL(12)		/* regset UTRACE_REGSET_FP */
+#define UTRACE_FEAT_XSTATE _BITULL(13)		/* regset UTRACE_REGSET_XSTATE */
+#define UTRACE_FEAT_RUN_ARGS _BITULL(14)	/* UTRACE_VERDICT_RUN_ARGS */
+#define UTRACE_FEAT_SIGNAL_HOLD _BITULL(15)	/* UTRACE_VERDICT_HOLD */
 
 /* Length of the module version string, NUL included. */
 #define UTRACE_VERSION_STRLEN 32
@@ -103,6 +111,15 @@ struct utrace_version {
 
 /* struct utrace_attach.flags */
 #define UTRACE_ATTACH_F_EXCLUSIVE 0x1	/* -EEXIST if already ours */
+#define UTRACE_ATTACH_F_FOLLOW 0x2	/* children get an engine too */
+#define UTRACE_ATTACH_F_KILL_ON_CLOSE 0x4 /* SIGKILL the threads at close */
+#define UTRACE_ATTACH_F_HOLD_CHILDREN 0x8 /* with FOLLOW: hold new children */
+#define UTRACE_ATTACH_F_ALL_THREADS 0x10 /* every thread of tid's process */
+#define UTRACE_ATTACH_F_ALL (UTRACE_ATTACH_F_EXCLUSIVE | \
+			     UTRACE_ATTACH_F_FOLLOW | \
+			     UTRACE_ATTACH_F_KILL_ON_CLOSE | \
+			     UTRACE_ATTACH_F_HOLD_CHILDREN | \
+			     UTRACE_ATTACH_F_ALL_THREADS)
 
 /**
  * struct utrace_attach - argument of UTRACE_IOC_ATTACH
@@ -172,6 +189,8 @@ struct utrace_set_events {
 #define UTRACE_VERDICT_DELIVER 3	/* held at a signal: deliver it */
 #define UTRACE_VERDICT_DELIVER_OTHER 4	/* ... deliver @signo instead */
 #define UTRACE_VERDICT_IGNORE 5		/* ... drop it */
+#define UTRACE_VERDICT_RUN_ARGS 6	/* at syscall entry: run with @args */
+#define UTRACE_VERDICT_HOLD 7		/* at a signal: keep it, report again */
 
 /**
  * struct utrace_control - argument of UTRACE_IOC_CONTROL
@@ -183,6 +202,8 @@ struct utrace_set_events {
  * @signo:	the signal for UTRACE_VERDICT_DELIVER_OTHER, else 0
  * @reserved0:	must be 0
  * @retval:	the syscall's return value for UTRACE_VERDICT_ABORT, else 0
+ * @args:	user pointer to 6 __u64, the syscall's new arguments, for
+ *		UTRACE_VERDICT_RUN_ARGS; else 0
  * @reserved:	must be 0
  */
 struct utrace_control {
@@ -193,7 +214,8 @@ struct utrace_control {
 	__s32 signo;
 	__u32 reserved0;
 	__s64 retval;
-	__u64 reserved[2];
+	__u64 args;
+	__u64 reserved;
 };
 
 #define UTRACE_CONTROL_SIZE_VER0 48
@@ -213,13 +235,42 @@ struct utrace_detach {
 #define UTRACE_DETACH_SIZE_VER0 16
 
 /**
+ * struct utrace_barrier - argument of UTRACE_IOC_BARRIER
+ * @size:	sizeof(struct utrace_barrier)
+ * @handle:	the engine
+ * @reserved:	must be 0
+ *
+ * Returns once no callback of the engine is running (utrace_barrier()):
+ * everything the engine reported before is queued, and a change made
+ * before the call (SET_EVENTS, CONTROL) governs every later callback.
+ */
+struct utrace_barrier {
+	__u32 size;
+	__u32 handle;
+	__u64 reserved;
+};
+
+#define UTRACE_BARRIER_SIZE_VER0 16
+
+/*
+ * struct utrace_regs.regset: which register set, by its ELF core note
+ * type. 0 is the general registers too.
+ */
+#define UTRACE_REGSET_GENERAL 1		/* NT_PRSTATUS: user_regs_struct */
+#define UTRACE_REGSET_FP 2		/* NT_PRFPREG: user_fpregs_struct */
+#define UTRACE_REGSET_XSTATE 0x202	/* NT_X86_XSTATE: the XSAVE area */
+
+/**
  * struct utrace_regs - argument of UTRACE_IOC_GETREGS and UTRACE_IOC_SETREGS
  * @size:	sizeof(struct utrace_regs)
  * @handle:	the engine, which must hold the thread stopped
- * @regs:	user pointer to a struct user_regs_struct (<sys/user.h>)
- * @len:	in: bytes at @regs, at least sizeof(struct user_regs_struct);
- *		out: the bytes read or written
- * @reserved0:	must be 0
+ * @regs:	user pointer to the register set's layout: struct
+ *		user_regs_struct, struct user_fpregs_struct (<sys/user.h>),
+ *		or the XSAVE area
+ * @len:	in: bytes at @regs, at least the set's size;
+ *		out: the bytes read or written, or the set's size when @len
+ *		was too small (-EINVAL)
+ * @regset:	UTRACE_REGSET_*, or 0 for the general registers
  * @reserved:	must be 0
  */
 struct utrace_regs {
@@ -227,7 +278,7 @@ struct utrace_regs {
 	__u32 handle;
 	__u64 regs;
 	__u32 len;
-	__u32 reserved0;
+	__u32 regset;
 	__u64 reserved;
 };
 
@@ -402,9 +453,13 @@ struct utrace_ev_signal {
 	__u8 siginfo[128];	/* as siginfo_t, zero-padded */
 };
 
+/*
+ * @child_handle: the child's engine in this session when the engine follows
+ * children (UTRACE_ATTACH_F_FOLLOW, or a thread under ALL_THREADS), else 0.
+ */
 struct utrace_ev_clone {
 	__s32 child_tid;
-	__u32 reserved;
+	__u32 child_handle;
 	__u64 clone_flags;
 };
 
@@ -442,5 +497,6 @@ struct utrace_ev_lost {
 #define UTRACE_IOC_LIST _IOWR(UTRACE_IOC_MAGIC, 0x08, struct utrace_list)
 #define UTRACE_IOC_QUEUE_SIZE _IOWR(UTRACE_IOC_MAGIC, 0x09, \
 				    struct utrace_queue_size)
+#define UTRACE_IOC_BARRIER _IOW(UTRACE_IOC_MAGIC, 0x0a, struct utrace_barrier)
 
 #endif /* _UAPI_LINUX_UTRACE_H */
