@@ -9,16 +9,20 @@
 #include <csignal>
 #include <cstring>
 #include <deque>
+#include <dirent.h>
 #include <fcntl.h>
 #include <functional>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <set>
 #include <string>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -289,6 +293,88 @@ protected:
             if (left.count() <= 0 || !fill(static_cast<int>(left.count())))
                 return false;
         }
+    }
+
+    // The first record `pred` accepts; the others stay queued for later.
+    bool nextWhere(const std::function<bool(const Rec &)> &pred, Rec *out, int ms = 5000)
+    {
+        auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+        size_t scanned = 0;
+        for (;;) {
+            for (; scanned < backlog_.size(); scanned++) {
+                if (pred(backlog_[scanned])) {
+                    *out = backlog_[scanned];
+                    backlog_.erase(backlog_.begin() + static_cast<long>(scanned));
+                    return true;
+                }
+            }
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                end - std::chrono::steady_clock::now());
+            if (left.count() <= 0 || !fill(static_cast<int>(left.count())))
+                return false;
+        }
+    }
+
+    // The next record of engine `h` (of any type, or of `type` when not 0).
+    bool nextOf(__u32 h, Rec *out, int type = 0, int ms = 5000)
+    {
+        return nextWhere(
+            [&](const Rec &r) { return r.h.handle == h && (!type || r.h.type == type); }, out, ms);
+    }
+
+    int controlArgs(__u32 h, __u32 action, __u32 verdict, const __u64 *args)
+    {
+        utrace_control c{};
+        c.size = sizeof(c);
+        c.handle = h;
+        c.action = action;
+        c.verdict = verdict;
+        c.args = reinterpret_cast<__u64>(args);
+        return ioctl(fd_, UTRACE_IOC_CONTROL, &c) < 0 ? -errno : 0;
+    }
+
+    // GETREGS/SETREGS of any register set; *len in: room, out: the kernel's.
+    int regset(__u32 h, __u32 set, void *buf, __u32 *len, bool write)
+    {
+        utrace_regs a{};
+        a.size = sizeof(a);
+        a.handle = h;
+        a.regs = reinterpret_cast<__u64>(buf);
+        a.len = *len;
+        a.regset = set;
+        int ret = ioctl(fd_, write ? UTRACE_IOC_SETREGS : UTRACE_IOC_GETREGS, &a);
+        *len = a.len;
+        return ret < 0 ? -errno : 0;
+    }
+
+    int barrier(__u32 h, __u64 reserved = 0)
+    {
+        utrace_barrier b{};
+        b.size = sizeof(b);
+        b.handle = h;
+        b.reserved = reserved;
+        return ioctl(fd_, UTRACE_IOC_BARRIER, &b) < 0 ? -errno : 0;
+    }
+
+    std::vector<utrace_engine_info> list(size_t room = 4096)
+    {
+        std::vector<utrace_engine_info> v(room);
+        utrace_list l{};
+        l.size = sizeof(l);
+        l.max = static_cast<__u32>(v.size());
+        l.buf = reinterpret_cast<__u64>(v.data());
+        int n = ioctl(fd_, UTRACE_IOC_LIST, &l);
+        EXPECT_GE(n, 0) << strerror(errno);
+        v.resize(n < 0 ? 0 : static_cast<size_t>(n));
+        return v;
+    }
+
+    __u64 features()
+    {
+        utrace_version v{};
+        v.size = sizeof(v);
+        EXPECT_EQ(ioctl(fd_, UTRACE_IOC_VERSION, &v), 0) << strerror(errno);
+        return v.features;
     }
 
     int fd_ = -1;
@@ -691,6 +777,7 @@ TEST_F(UtraceDev, CloneExecExitDeathReapRecords)
     ASSERT_TRUE(next(UTRACE_REC_CLONE, &r));
     EXPECT_GT(r.as<utrace_ev_clone>().child_tid, 0);
     EXPECT_EQ(r.as<utrace_ev_clone>().clone_flags & 0xff, static_cast<__u64>(SIGCHLD));
+    EXPECT_EQ(r.as<utrace_ev_clone>().child_handle, 0u) << "not followed";
     ASSERT_TRUE(next(UTRACE_REC_EXEC, &r));
     auto ex = r.as<utrace_ev_exec>();
     ASSERT_GT(ex.path_len, 0u);
@@ -956,4 +1043,736 @@ TEST_F(UtraceDev, DeathOfTheClientReleasesItsHeldThreads)
         << "the client's death resumed the held thread";
     fixture.kill();
     munmap(ctr, 4096);
+}
+
+// The thread ids of a process, from /proc.
+std::set<pid_t> taskTids(pid_t pid)
+{
+    std::set<pid_t> tids;
+    DIR *d = opendir(("/proc/" + std::to_string(pid) + "/task").c_str());
+    if (!d)
+        return tids;
+    while (dirent *e = readdir(d))
+        if (e->d_name[0] != '.')
+            tids.insert(static_cast<pid_t>(std::atol(e->d_name)));
+    closedir(d);
+    return tids;
+}
+
+TEST_F(UtraceDev, FeatureBitsForTheNewInterfaces)
+{
+    __u64 f = features();
+    for (__u64 bit :
+         {UTRACE_FEAT_FOLLOW, UTRACE_FEAT_KILL_ON_CLOSE, UTRACE_FEAT_ALL_THREADS,
+          UTRACE_FEAT_BARRIER, UTRACE_FEAT_RUN_ARGS, UTRACE_FEAT_SIGNAL_HOLD, UTRACE_FEAT_FPREGS})
+        EXPECT_TRUE(f & bit) << "feature 0x" << std::hex << bit;
+}
+
+TEST_F(UtraceDev, AttachFlagsThatDoNotGoTogether)
+{
+    Child c;
+    spawn(c, [] { pause(); });
+    EXPECT_EQ(attachRaw(c.pid, proof(c.pid), UTRACE_ATTACH_F_HOLD_CHILDREN), -EINVAL)
+        << "HOLD_CHILDREN without FOLLOW";
+    EXPECT_EQ(attachRaw(c.pid, proof(c.pid), 0x20), -EINVAL) << "an unknown flag";
+    __u32 h = 0;
+    ASSERT_EQ(attachRaw(c.pid, proof(c.pid), UTRACE_ATTACH_F_ALL_THREADS, &h), 0);
+    EXPECT_NE(h, 0u);
+    EXPECT_EQ(
+        attachRaw(c.pid, proof(c.pid), UTRACE_ATTACH_F_ALL_THREADS | UTRACE_ATTACH_F_EXCLUSIVE),
+        -EEXIST);
+    EXPECT_EQ(attachRaw(c.pid, -1, UTRACE_ATTACH_F_ALL_THREADS), -EPERM) << "no proof";
+}
+
+TEST_F(UtraceDev, FollowForkHoldsEachNewChildBeforeItsFirstInstruction)
+{
+    Child c;
+    spawn(c, [] {
+        childRecv();
+        pid_t k = fork();
+        if (k == 0) {
+            fixtureLseek();
+            pid_t g = fork();
+            if (g == 0) {
+                fixtureLseek();
+                _exit(5);
+            }
+            int st = 0;
+            waitpid(g, &st, 0);
+            _exit(WIFEXITED(st) ? WEXITSTATUS(st) + 10 : 99);
+        }
+        int st = 0;
+        waitpid(k, &st, 0);
+        childSend(WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        pause();
+    });
+    __u32 h = 0;
+    ASSERT_EQ(
+        attachRaw(c.pid, proof(c.pid), UTRACE_ATTACH_F_FOLLOW | UTRACE_ATTACH_F_HOLD_CHILDREN, &h),
+        0);
+    ASSERT_EQ(setEvents(h, UTRACE_EV_CLONE | UTRACE_EV_SYSCALL_ENTRY | UTRACE_EV_EXIT,
+                        UTRACE_EV_CLONE, 0, {SYS_lseek}),
+              0);
+    sendTo(c, 1);
+    Rec cl;
+    ASSERT_TRUE(nextOf(h, &cl, UTRACE_REC_CLONE));
+    EXPECT_TRUE(cl.h.flags & UTRACE_REC_HELD);
+    auto ev = cl.as<utrace_ev_clone>();
+    const __u32 ch = ev.child_handle;
+    ASSERT_NE(ch, 0u) << "the CLONE record names the followed child";
+    EXPECT_NE(ch, h);
+    EXPECT_EQ(ev.clone_flags & (CLONE_VM | CLONE_THREAD), 0u);
+    user_regs_struct pr{}, cr{};
+    ASSERT_EQ(regs(h, &pr, false), 0);
+    EXPECT_EQ(static_cast<pid_t>(pr.rax), ev.child_tid) << "fork returns the child in the parent";
+
+    // The child's first record says it is held, before any user instruction.
+    Rec first;
+    ASSERT_TRUE(nextOf(ch, &first));
+    EXPECT_TRUE(first.h.flags & UTRACE_REC_HELD) << "record type " << first.h.type;
+    EXPECT_EQ(first.h.tid, ev.child_tid);
+    EXPECT_EQ(first.h.tgid, ev.child_tid);
+    ASSERT_EQ(regs(ch, &cr, false), 0);
+    EXPECT_EQ(cr.rax, 0u) << "fork returns 0 in the child";
+    EXPECT_EQ(cr.rip, pr.rip) << "held at the parent's return address: its first instruction";
+    EXPECT_EQ(cr.rsp, pr.rsp);
+    EXPECT_EQ(vmtest::threadState(ev.child_tid, ev.child_tid), 't');
+    bool listed = false;
+    for (auto &e : list())
+        if (e.handle == ch) {
+            listed = true;
+            EXPECT_EQ(e.tid, ev.child_tid);
+            EXPECT_EQ(e.state, static_cast<__u32>(UTRACE_STATE_HELD));
+            EXPECT_EQ(e.events, UTRACE_EV_CLONE | UTRACE_EV_SYSCALL_ENTRY | UTRACE_EV_EXIT)
+                << "the parent's settings";
+            EXPECT_EQ(e.stop_events, UTRACE_EV_CLONE);
+        }
+    EXPECT_TRUE(listed);
+
+    ASSERT_EQ(control(ch, UTRACE_CTL_RESUME), 0);
+    ASSERT_EQ(control(h, UTRACE_CTL_RESUME), 0);
+    Rec e;
+    ASSERT_TRUE(nextOf(ch, &e, UTRACE_REC_SYSCALL_ENTRY)) << "the child's events arrive";
+    EXPECT_EQ(e.h.tid, ev.child_tid);
+    EXPECT_EQ(e.as<utrace_ev_syscall_entry>().nr, SYS_lseek) << "with the parent's filter";
+
+    // Recursive: the child's own fork is followed and held too.
+    Rec gcl;
+    ASSERT_TRUE(nextOf(ch, &gcl, UTRACE_REC_CLONE));
+    EXPECT_TRUE(gcl.h.flags & UTRACE_REC_HELD) << "the child stops at CLONE like its parent";
+    const __u32 gh = gcl.as<utrace_ev_clone>().child_handle;
+    ASSERT_NE(gh, 0u);
+    Rec gfirst;
+    ASSERT_TRUE(nextOf(gh, &gfirst));
+    EXPECT_TRUE(gfirst.h.flags & UTRACE_REC_HELD);
+    EXPECT_EQ(gfirst.h.tid, gcl.as<utrace_ev_clone>().child_tid);
+    ASSERT_EQ(control(gh, UTRACE_CTL_RESUME), 0);
+    ASSERT_EQ(control(ch, UTRACE_CTL_RESUME), 0);
+    ASSERT_TRUE(nextOf(gh, &e, UTRACE_REC_SYSCALL_ENTRY));
+    ASSERT_TRUE(nextOf(gh, &e, UTRACE_REC_EXIT));
+    EXPECT_EQ(e.as<utrace_ev_exit>().code, 5 << 8);
+    ASSERT_TRUE(nextOf(ch, &e, UTRACE_REC_EXIT));
+    EXPECT_EQ(e.as<utrace_ev_exit>().code, 15 << 8);
+    long v = 0;
+    ASSERT_TRUE(recvFrom(c, &v));
+    EXPECT_EQ(v, 15);
+}
+
+TEST_F(UtraceDev, FollowVforkReportsTheChildOnceTheParentRuns)
+{
+    Child c;
+    spawn(c, [] {
+        childRecv();
+        pid_t k = vfork();
+        if (k == 0) {
+            execl("/bin/busybox", "sleep", "1", static_cast<char *>(nullptr));
+            _exit(127);
+        }
+        int st = 0;
+        waitpid(k, &st, 0);
+        childSend(WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        pause();
+    });
+    __u32 h = 0;
+    ASSERT_EQ(
+        attachRaw(c.pid, proof(c.pid), UTRACE_ATTACH_F_FOLLOW | UTRACE_ATTACH_F_HOLD_CHILDREN, &h),
+        0);
+    ASSERT_EQ(setEvents(h, UTRACE_EV_CLONE | UTRACE_EV_EXIT), 0);
+    sendTo(c, 1);
+    Rec cl;
+    ASSERT_TRUE(nextOf(h, &cl, UTRACE_REC_CLONE));
+    auto ev = cl.as<utrace_ev_clone>();
+    EXPECT_TRUE(ev.clone_flags & CLONE_VFORK);
+    const __u32 ch = ev.child_handle;
+    ASSERT_NE(ch, 0u);
+    Rec first;
+    ASSERT_TRUE(nextOf(ch, &first));
+    EXPECT_EQ(first.h.type, UTRACE_REC_QUIESCE);
+    EXPECT_TRUE(first.h.flags & UTRACE_REC_HELD) << "HOLD_CHILDREN stops it where it is";
+    EXPECT_EQ(first.h.tid, ev.child_tid);
+    user_regs_struct r{};
+    EXPECT_EQ(regs(ch, &r, false), -EPERM) << "it exec'd: the proof does not cover the new image";
+    ASSERT_EQ(control(ch, UTRACE_CTL_RESUME), 0);
+    Rec x;
+    ASSERT_TRUE(nextOf(ch, &x, UTRACE_REC_EXIT, 10000)) << "the child's events arrive";
+    EXPECT_EQ(x.as<utrace_ev_exit>().code, 0);
+    long v = -2;
+    ASSERT_TRUE(recvFrom(c, &v, 10000));
+    EXPECT_EQ(v, 0);
+}
+
+TEST_F(UtraceDev, FollowCloneThreadHoldsTheNewThread)
+{
+    Child c;
+    spawn(c, [] {
+        childRecv();
+        pthread_t t;
+        pthread_create(
+            &t, nullptr,
+            [](void *) -> void * {
+                fixtureLseek();
+                return nullptr;
+            },
+            nullptr);
+        pthread_join(t, nullptr);
+        childSend(1);
+        pause();
+    });
+    __u32 h = 0;
+    ASSERT_EQ(
+        attachRaw(c.pid, proof(c.pid), UTRACE_ATTACH_F_FOLLOW | UTRACE_ATTACH_F_HOLD_CHILDREN, &h),
+        0);
+    ASSERT_EQ(setEvents(h, UTRACE_EV_CLONE | UTRACE_EV_SYSCALL_ENTRY | UTRACE_EV_EXIT,
+                        UTRACE_EV_CLONE, 0, {SYS_lseek}),
+              0);
+    sendTo(c, 1);
+    Rec cl;
+    ASSERT_TRUE(nextOf(h, &cl, UTRACE_REC_CLONE));
+    EXPECT_TRUE(cl.h.flags & UTRACE_REC_HELD);
+    auto ev = cl.as<utrace_ev_clone>();
+    EXPECT_TRUE(ev.clone_flags & CLONE_THREAD);
+    const __u32 th = ev.child_handle;
+    ASSERT_NE(th, 0u);
+    user_regs_struct pr{}, tr{};
+    ASSERT_EQ(regs(h, &pr, false), 0);
+    Rec first;
+    ASSERT_TRUE(nextOf(th, &first));
+    EXPECT_TRUE(first.h.flags & UTRACE_REC_HELD);
+    EXPECT_EQ(first.h.tid, ev.child_tid);
+    EXPECT_EQ(first.h.tgid, c.pid);
+    ASSERT_EQ(regs(th, &tr, false), 0) << "same mm: the proof covers the thread";
+    EXPECT_EQ(tr.rax, 0u) << "clone returns 0 in the new thread";
+    EXPECT_EQ(tr.rip, pr.rip) << "held at the clone's return: its first instruction";
+    EXPECT_NE(tr.rsp, pr.rsp) << "on its own stack";
+    ASSERT_EQ(control(th, UTRACE_CTL_RESUME), 0);
+    ASSERT_EQ(control(h, UTRACE_CTL_RESUME), 0);
+    Rec e;
+    ASSERT_TRUE(nextOf(th, &e, UTRACE_REC_SYSCALL_ENTRY));
+    EXPECT_EQ(e.h.tid, ev.child_tid);
+    ASSERT_TRUE(nextOf(th, &e, UTRACE_REC_EXIT));
+    long v = 0;
+    ASSERT_TRUE(recvFrom(c, &v));
+    EXPECT_EQ(v, 1);
+}
+
+TEST_F(UtraceDev, AllThreadsOfAProcessThatKeepsCloning)
+{
+    constexpr int kSpawners = 8;
+    Child c;
+    spawn(c, [] {
+        for (int i = 0; i < kSpawners; i++) {
+            pthread_t t;
+            pthread_create(
+                &t, nullptr,
+                [](void *) -> void * {
+                    for (;;) {
+                        pthread_t w;
+                        if (pthread_create(
+                                &w, nullptr,
+                                [](void *) -> void * {
+                                    fixtureLseek();
+                                    return nullptr;
+                                },
+                                nullptr) == 0)
+                            pthread_join(w, nullptr);
+                    }
+                    return nullptr;
+                },
+                nullptr);
+        }
+        childSend(0);
+        pause();
+    });
+    long v;
+    ASSERT_TRUE(recvFrom(c, &v));
+    usleep(50 * 1000);
+    __u32 h = 0;
+    ASSERT_EQ(attachRaw(c.pid, proof(c.pid), UTRACE_ATTACH_F_ALL_THREADS, &h), 0);
+    auto engines = list(65536);
+    bool mine = false;
+    for (auto &e : engines)
+        mine = mine || (e.handle == h && e.tid == c.pid);
+    EXPECT_TRUE(mine) << "the handle returned is the tid's engine";
+    EXPECT_GT(engines.size(), static_cast<size_t>(kSpawners));
+    // Events for all of them; new threads inherit their parent's settings.
+    for (auto &e : engines) {
+        int r = setEvents(e.handle, UTRACE_EV_SYSCALL_ENTRY, 0, 0, {SYS_lseek});
+        EXPECT_TRUE(r == 0 || r == -ESRCH) << strerror(-r);
+    }
+    // Any thread seen in /proc has an engine, or is gone, by a LIST soon after.
+    int checked = 0;
+    for (int round = 0; round < 10; round++) {
+        for (pid_t t : taskTids(c.pid)) {
+            std::string dir = "/proc/" + std::to_string(c.pid) + "/task/" + std::to_string(t);
+            bool ok = vmtest::waitFor(
+                [&] {
+                    for (auto &e : list(65536))
+                        if (e.tid == t && e.state != UTRACE_STATE_DEAD)
+                            return true;
+                    return access(dir.c_str(), F_OK) != 0;
+                },
+                2000);
+            EXPECT_TRUE(ok) << "thread " << t << " escaped ALL_THREADS";
+            checked++;
+        }
+        usleep(20 * 1000);
+    }
+    EXPECT_GT(checked, 10 * kSpawners);
+    // Records come from the workers the spawners keep creating.
+    std::set<pid_t> from;
+    Rec e;
+    while (from.size() < 2 * kSpawners && next(UTRACE_REC_SYSCALL_ENTRY, &e, 5000))
+        from.insert(e.h.tid);
+    EXPECT_GE(from.size(), static_cast<size_t>(2 * kSpawners));
+    EXPECT_EQ(from.count(c.pid), 0u) << "the main thread only pauses";
+}
+
+TEST_F(UtraceDev, ExecFromANonLeaderThread)
+{
+    Child c;
+    spawn(c, [] {
+        childRecv();
+        pthread_t t;
+        pthread_create(
+            &t, nullptr,
+            [](void *) -> void * {
+                execl("/bin/busybox", "sleep", "1", static_cast<char *>(nullptr));
+                _exit(127);
+            },
+            nullptr);
+        pause();
+    });
+    __u32 h = 0;
+    ASSERT_EQ(attachRaw(c.pid, proof(c.pid), UTRACE_ATTACH_F_ALL_THREADS, &h), 0);
+    ASSERT_EQ(setEvents(h, UTRACE_EV_CLONE | UTRACE_EV_EXEC | UTRACE_EV_EXIT | UTRACE_EV_DEATH |
+                               UTRACE_EV_REAP),
+              0);
+    sendTo(c, 1);
+    Rec cl;
+    ASSERT_TRUE(nextOf(h, &cl, UTRACE_REC_CLONE));
+    const __u32 th = cl.as<utrace_ev_clone>().child_handle;
+    const pid_t ttid = cl.as<utrace_ev_clone>().child_tid;
+    ASSERT_NE(th, 0u) << "ALL_THREADS follows new threads";
+    ASSERT_NE(ttid, c.pid);
+    Rec ex;
+    ASSERT_TRUE(nextOf(th, &ex, UTRACE_REC_EXEC));
+    EXPECT_EQ(ex.h.tid, c.pid) << "the exec'ing thread takes the leader's tid";
+    EXPECT_EQ(ex.h.tgid, c.pid);
+    auto exh = ex.as<utrace_ev_exec>();
+    EXPECT_EQ(
+        std::string(reinterpret_cast<const char *>(ex.payload.data()) + sizeof(exh), exh.path_len),
+        "/bin/busybox");
+    Rec d;
+    ASSERT_TRUE(nextOf(h, &d, UTRACE_REC_DEATH)) << "the old leader died in the exec";
+    EXPECT_EQ(d.h.tid, c.pid);
+    bool seenT = false, seenL = false;
+    for (auto &e : list()) {
+        if (e.handle == th) {
+            seenT = true;
+            EXPECT_EQ(e.tid, c.pid) << "the engine follows the thread to its new tid";
+            EXPECT_EQ(e.state, static_cast<__u32>(UTRACE_STATE_RUNNING));
+        }
+        if (e.handle == h) {
+            seenL = true;
+            EXPECT_EQ(e.state, static_cast<__u32>(UTRACE_STATE_DEAD));
+        }
+    }
+    EXPECT_TRUE(seenT && seenL);
+    EXPECT_EQ(vmtest::threadState(c.pid, ttid), 0) << "the old tid is gone";
+    Rec x;
+    ASSERT_TRUE(nextOf(th, &x, UTRACE_REC_EXIT, 10000)) << "the engine lives on in the new image";
+    EXPECT_EQ(x.h.tid, c.pid);
+    EXPECT_EQ(x.as<utrace_ev_exit>().code, 0);
+}
+
+TEST_F(UtraceDev, TheClientKilledWhileAHundredThreadsAreHeld)
+{
+    constexpr int kThreads = 100;
+    auto *ctr = static_cast<std::atomic<long> *>(
+        mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(ctr, MAP_FAILED);
+    Child fixture;
+    spawn(fixture, [ctr] {
+        static std::atomic<long> *g;
+        g = ctr;
+        for (long i = 0; i < kThreads; i++) {
+            pthread_t t;
+            pthread_attr_t at;
+            pthread_attr_init(&at);
+            pthread_attr_setstacksize(&at, 64 << 10);
+            if (pthread_create(
+                    &t, &at,
+                    [](void *arg) -> void * {
+                        long n = reinterpret_cast<long>(arg);
+                        // Quiet until all exist: 100 spinners starve the creator.
+                        while (g[kThreads].load() == 0)
+                            usleep(1000);
+                        for (;;) {
+                            fixtureLseek();
+                            g[n]++;
+                        }
+                        return nullptr;
+                    },
+                    reinterpret_cast<void *>(i)))
+                _exit(20);
+        }
+        childSend(0);
+        pause();
+    });
+    long v = 0;
+    ASSERT_TRUE(recvFrom(fixture, &v, 20000));
+    ctr[kThreads] = 1;
+    pid_t target = fixture.pid;
+    Child client;
+    spawn(client, [target] {
+        int fd = open(kDev, O_RDWR | O_CLOEXEC);
+        int pf = open(("/proc/" + std::to_string(target) + "/mem").c_str(), O_RDONLY);
+        utrace_attach a{};
+        a.size = sizeof(a);
+        a.tid = target;
+        a.proof_fd = pf;
+        a.flags = UTRACE_ATTACH_F_ALL_THREADS;
+        if (ioctl(fd, UTRACE_IOC_ATTACH, &a))
+            _exit(10);
+        std::vector<utrace_engine_info> info(1024);
+        utrace_list l{};
+        l.size = sizeof(l);
+        l.max = static_cast<__u32>(info.size());
+        l.buf = reinterpret_cast<__u64>(info.data());
+        int n = ioctl(fd, UTRACE_IOC_LIST, &l);
+        if (n != kThreads + 1)
+            _exit(11);
+        unsigned long long bitmap[UTRACE_FILTER_NR / 64] = {};
+        bitmap[SYS_lseek / 64] |= 1ULL << (SYS_lseek % 64);
+        for (int i = 0; i < n; i++) {
+            utrace_set_events se{};
+            se.size = sizeof(se);
+            se.handle = info[i].handle;
+            se.events = se.stop_events = UTRACE_EV_SYSCALL_ENTRY;
+            se.syscall_filter = reinterpret_cast<__u64>(bitmap);
+            if (ioctl(fd, UTRACE_IOC_SET_EVENTS, &se))
+                _exit(12);
+        }
+        std::set<pid_t> held;
+        std::vector<char> buf(1 << 16);
+        while (held.size() < kThreads) {
+            pollfd p{fd, POLLIN, 0};
+            if (poll(&p, 1, 20000) != 1)
+                _exit(13);
+            ssize_t got = read(fd, buf.data(), buf.size());
+            for (ssize_t off = 0; off < got;) {
+                utrace_event h{};
+                std::memcpy(&h, &buf[off], sizeof(h));
+                if (h.type == UTRACE_REC_SYSCALL_ENTRY && (h.flags & UTRACE_REC_HELD))
+                    held.insert(h.tid);
+                off += h.size;
+            }
+        }
+        childSend(2);
+        pause();
+    });
+    ASSERT_TRUE(recvFrom(client, &v, 30000));
+    ASSERT_EQ(v, 2);
+    std::vector<long> snap(kThreads);
+    for (int i = 0; i < kThreads; i++)
+        snap[i] = ctr[i];
+    usleep(100 * 1000);
+    for (int i = 0; i < kThreads; i++)
+        EXPECT_EQ(ctr[i].load(), snap[i]) << "thread " << i << " is held";
+    client.kill();
+    EXPECT_TRUE(vmtest::waitFor(
+        [&] {
+            for (int i = 0; i < kThreads; i++)
+                if (ctr[i].load() == snap[i])
+                    return false;
+            return true;
+        },
+        1000))
+        << "all 100 held threads run again within 1 s of the client's death";
+    fixture.kill();
+    munmap(ctr, 4096);
+}
+
+TEST_F(UtraceDev, KillOnCloseKillsTheTracees)
+{
+    Child c;
+    spawn(c, [] {
+        childRecv();
+        pid_t k = fork();
+        if (k == 0) {
+            childSend(getpid());
+            for (;;)
+                pause();
+        }
+        for (;;) // spins: STOP holds it at once
+            gSpin.fetch_add(1, std::memory_order_relaxed);
+    });
+    __u32 h = 0;
+    ASSERT_EQ(
+        attachRaw(c.pid, proof(c.pid), UTRACE_ATTACH_F_FOLLOW | UTRACE_ATTACH_F_KILL_ON_CLOSE, &h),
+        0);
+    ASSERT_EQ(setEvents(h, UTRACE_EV_CLONE), 0);
+    sendTo(c, 1);
+    Rec cl;
+    ASSERT_TRUE(nextOf(h, &cl, UTRACE_REC_CLONE));
+    ASSERT_NE(cl.as<utrace_ev_clone>().child_handle, 0u);
+    long kid = 0;
+    ASSERT_TRUE(recvFrom(c, &kid));
+    // The parent held, the child running: both die at the close.
+    int r = control(h, UTRACE_CTL_STOP);
+    EXPECT_TRUE(r == 0 || r == -EINPROGRESS) << strerror(-r);
+    Rec q;
+    ASSERT_TRUE(nextOf(h, &q, UTRACE_REC_QUIESCE));
+    closeDev();
+    int st = 0;
+    EXPECT_TRUE(vmtest::waitFor([&] { return waitpid(c.pid, &st, WNOHANG) == c.pid; }, 1000));
+    EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) << "status " << st;
+    c.pid = -1;
+    EXPECT_TRUE(vmtest::waitFor(
+        [&] {
+            char s = vmtest::threadState(static_cast<pid_t>(kid), static_cast<pid_t>(kid));
+            return s == 0 || s == 'Z' || s == 'X';
+        },
+        1000))
+        << "the followed child is killed too";
+}
+
+TEST_F(UtraceDev, KillOnCloseIsPerEngine)
+{
+    Child c;
+    spawn(c, lseekLoop);
+    attach(c.pid, c.pid);
+    closeDev();
+    usleep(50 * 1000);
+    EXPECT_EQ(waitpid(c.pid, nullptr, WNOHANG), 0) << "without the flag the tracee lives on";
+}
+
+TEST_F(UtraceDev, BarrierWaitsForTheEnginesCallbacks)
+{
+    Child c;
+    spawn(c, lseekLoop);
+    __u32 h = attach(c.pid, c.pid);
+    ASSERT_EQ(setEvents(h, UTRACE_EV_SYSCALL | UTRACE_EV_REAP, 0, 0, {SYS_lseek}), 0);
+    sendTo(c, 1);
+    Rec e;
+    ASSERT_TRUE(next(UTRACE_REC_SYSCALL_ENTRY, &e));
+    EXPECT_EQ(barrier(h), 0);
+    EXPECT_EQ(barrier(h + 100), -ENOENT);
+    EXPECT_EQ(barrier(h, 1), -EINVAL) << "reserved must be 0";
+    utrace_barrier b{};
+    b.size = UTRACE_BARRIER_SIZE_VER0 - 8;
+    b.handle = h;
+    errno = 0;
+    EXPECT_EQ(ioctl(fd_, UTRACE_IOC_BARRIER, &b), -1);
+    EXPECT_EQ(errno, EINVAL);
+    EXPECT_EQ(ioctl(fd_, UTRACE_IOC_BARRIER, nullptr), -1);
+    EXPECT_EQ(errno, EFAULT);
+    // Once the events are off and the barrier passed, nothing more comes.
+    ASSERT_EQ(setEvents(h, UTRACE_EV_REAP), 0);
+    ASSERT_EQ(barrier(h), 0);
+    while (fill(100))
+        backlog_.clear();
+    EXPECT_FALSE(fill(300)) << "a record after the barrier";
+    // A reaped thread's engine has nothing left to wait for.
+    c.kill();
+    ASSERT_TRUE(next(UTRACE_REC_REAP, &e));
+    EXPECT_TRUE(vmtest::waitFor([&] { return barrier(h) == -ESRCH; }, 2000));
+}
+
+// Spins until xmm0 is not zero (the tracer writes it), then returns it.
+// *flag says the thread is in the loop, with xmm0 cleared.
+unsigned long spinUntilXmm0(volatile int *flag)
+{
+    unsigned long v;
+    asm volatile("pxor %%xmm0, %%xmm0\n\t"
+                 "movl $1, (%1)\n\t"
+                 "1: movq %%xmm0, %0\n\t"
+                 "test %0, %0\n\t"
+                 "jz 1b"
+                 : "=&r"(v)
+                 : "r"(flag)
+                 : "xmm0", "memory", "cc");
+    return v;
+}
+
+TEST_F(UtraceDev, FpAndXstateRegistersRoundTrip)
+{
+    const __u64 f = features();
+    auto *flag = static_cast<volatile int *>(
+        mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(flag, MAP_FAILED);
+    Child c;
+    spawn(c, [flag] {
+        for (;;) {
+            childRecv();
+            childSend(static_cast<long>(spinUntilXmm0(flag)));
+        }
+    });
+    __u32 h = attach(c.pid, c.pid);
+    auto holdInLoop = [&] {
+        *flag = 0;
+        sendTo(c, 1);
+        ASSERT_TRUE(vmtest::waitFor([&] { return *flag == 1; }, 5000));
+        int r = control(h, UTRACE_CTL_STOP);
+        ASSERT_TRUE(r == 0 || r == -EINPROGRESS) << strerror(-r);
+        Rec q;
+        ASSERT_TRUE(next(UTRACE_REC_QUIESCE, &q));
+    };
+
+    // FP: struct user_fpregs_struct (FXSAVE layout), xmm0 at xmm_space[0].
+    holdInLoop();
+    user_fpregs_struct fp{};
+    __u32 len = sizeof(fp);
+    ASSERT_EQ(regset(h, UTRACE_REGSET_FP, &fp, &len, false), 0);
+    EXPECT_EQ(len, sizeof(fp));
+    EXPECT_EQ(fp.xmm_space[0] | fp.xmm_space[1], 0u) << "the loop cleared xmm0";
+    const __u64 magic1 = 0x1122334455667788ULL;
+    std::memcpy(&fp.xmm_space[0], &magic1, sizeof(magic1));
+    ASSERT_EQ(regset(h, UTRACE_REGSET_FP, &fp, &len, true), 0);
+    user_fpregs_struct back{};
+    len = sizeof(back);
+    ASSERT_EQ(regset(h, UTRACE_REGSET_FP, &back, &len, false), 0);
+    EXPECT_EQ(std::memcmp(&back.xmm_space[0], &magic1, sizeof(magic1)), 0);
+    __u32 small = 16;
+    EXPECT_EQ(regset(h, UTRACE_REGSET_FP, &back, &small, false), -EINVAL);
+    EXPECT_EQ(small, sizeof(fp)) << "the size needed comes back";
+    __u32 l3 = sizeof(back);
+    EXPECT_EQ(regset(h, 3, &back, &l3, false), -EINVAL) << "no such register set";
+    // General registers, by number too.
+    user_regs_struct gr{};
+    __u32 gl = sizeof(gr);
+    EXPECT_EQ(regset(h, UTRACE_REGSET_GENERAL, &gr, &gl, false), 0);
+    EXPECT_EQ(gl, sizeof(gr));
+    ASSERT_EQ(control(h, UTRACE_CTL_RESUME), 0);
+    long v = 0;
+    ASSERT_TRUE(recvFrom(c, &v));
+    EXPECT_EQ(static_cast<__u64>(v), magic1) << "the tracee sees the xmm0 we wrote";
+
+    // XSTATE: the XSAVE area, whose first 512 bytes are the FXSAVE layout.
+    holdInLoop();
+    __u32 xl = 0;
+    if (!(f & UTRACE_FEAT_XSTATE)) {
+        EXPECT_EQ(regset(h, UTRACE_REGSET_XSTATE, nullptr, &xl, false), -EOPNOTSUPP);
+        ASSERT_EQ(control(h, UTRACE_CTL_RESUME), 0);
+        GTEST_SKIP() << "no XSAVE on this CPU: UTRACE_FEAT_XSTATE is clear";
+    }
+    EXPECT_EQ(regset(h, UTRACE_REGSET_XSTATE, nullptr, &xl, false), -EINVAL);
+    ASSERT_GE(xl, 576u) << "legacy area and XSAVE header at least";
+    std::vector<unsigned char> xs(xl);
+    ASSERT_EQ(regset(h, UTRACE_REGSET_XSTATE, xs.data(), &xl, false), 0);
+    __u64 x0 = 1;
+    std::memcpy(&x0, &xs[160], sizeof(x0));
+    EXPECT_EQ(x0, 0u) << "xmm0 cleared again";
+    const __u64 magic2 = 0x0badcafe12345678ULL;
+    std::memcpy(&xs[160], &magic2, sizeof(magic2));
+    ASSERT_EQ(regset(h, UTRACE_REGSET_XSTATE, xs.data(), &xl, true), 0);
+    ASSERT_EQ(control(h, UTRACE_CTL_RESUME), 0);
+    ASSERT_TRUE(recvFrom(c, &v));
+    EXPECT_EQ(static_cast<__u64>(v), magic2);
+    munmap(const_cast<int *>(flag), 4096);
+}
+
+TEST_F(UtraceDev, RunArgsChangesWhatTheSyscallDoes)
+{
+    Child c;
+    spawn(c, [] {
+        childSend(gChildOut);
+        childRecv();
+        static const char msg[8] = {'R', 'U', 'N', 'A', 'R', 'G', 'S', '!'};
+        iovec iov{const_cast<char *>(msg), sizeof(msg)};
+        long r = syscall(SYS_writev, 999, &iov, 1);
+        childSend(r);
+        pause();
+    });
+    long outFd = -1;
+    ASSERT_TRUE(recvFrom(c, &outFd));
+    __u32 h = attach(c.pid, c.pid);
+    ASSERT_EQ(setEvents(h, UTRACE_EV_SYSCALL_ENTRY, UTRACE_EV_SYSCALL_ENTRY, UTRACE_SE_CAPTURE_ARGS,
+                        {SYS_writev}),
+              0);
+    sendTo(c, 1);
+    Rec e;
+    ASSERT_TRUE(next(UTRACE_REC_SYSCALL_ENTRY, &e));
+    ASSERT_TRUE(e.h.flags & UTRACE_REC_HELD);
+    auto se = e.as<utrace_ev_syscall_entry>();
+    EXPECT_EQ(se.args[0], 999u);
+    __u64 args[6] = {static_cast<__u64>(outFd), se.args[1], 1, 0, 0, 0};
+    EXPECT_EQ(controlArgs(h, UTRACE_CTL_RESUME, UTRACE_VERDICT_RUN_ARGS, nullptr), -EINVAL)
+        << "RUN_ARGS needs the arguments";
+    EXPECT_EQ(controlArgs(h, UTRACE_CTL_RESUME, UTRACE_VERDICT_RUN, args), -EINVAL)
+        << "arguments with another verdict";
+    EXPECT_EQ(controlArgs(h, UTRACE_CTL_RESUME, UTRACE_VERDICT_RUN_ARGS,
+                          reinterpret_cast<const __u64 *>(16)),
+              -EFAULT);
+    EXPECT_EQ(controlArgs(h, UTRACE_CTL_STOP, UTRACE_VERDICT_RUN_ARGS, args), -EINVAL)
+        << "a verdict with STOP";
+    ASSERT_EQ(controlArgs(h, UTRACE_CTL_RESUME, UTRACE_VERDICT_RUN_ARGS, args), 0);
+    long got = 0;
+    ASSERT_TRUE(recvFrom(c, &got)) << "the writev went to the pipe, not to fd 999";
+    EXPECT_EQ(std::memcmp(&got, "RUNARGS!", 8), 0);
+    long r = 0;
+    ASSERT_TRUE(recvFrom(c, &r));
+    EXPECT_EQ(r, 8);
+    EXPECT_EQ(controlArgs(h, UTRACE_CTL_RESUME, UTRACE_VERDICT_RUN_ARGS, args), -EINVAL)
+        << "nothing held at a syscall entry";
+}
+
+TEST_F(UtraceDev, SignalHeldThenDeliveredLater)
+{
+    Child c;
+    spawn(c, [] {
+        struct sigaction sa {};
+        sa.sa_handler = [](int sig) { gSigSeen = sig; };
+        sigaction(SIGUSR1, &sa, nullptr);
+        childSend(0);
+        while (!gSigSeen)
+            pause();
+        childSend(gSigSeen);
+        pause();
+    });
+    long v;
+    ASSERT_TRUE(recvFrom(c, &v));
+    __u32 h = attach(c.pid, c.pid);
+    ASSERT_EQ(setEvents(h, UTRACE_EV_SIGNAL_ALL, UTRACE_EV_SIGNAL), 0);
+    EXPECT_EQ(control(h, UTRACE_CTL_RESUME, UTRACE_VERDICT_HOLD), -EINVAL) << "no signal held yet";
+    ASSERT_EQ(::kill(c.pid, SIGUSR1), 0);
+    Rec s1;
+    ASSERT_TRUE(next(UTRACE_REC_SIGNAL, &s1));
+    EXPECT_TRUE(s1.h.flags & UTRACE_REC_HELD);
+    EXPECT_EQ(s1.as<utrace_ev_signal>().signo, SIGUSR1);
+    // Hold it: the signal comes back as a new stop, not delivered.
+    ASSERT_EQ(control(h, UTRACE_CTL_RESUME, UTRACE_VERDICT_HOLD), 0);
+    Rec s2;
+    ASSERT_TRUE(next(UTRACE_REC_SIGNAL, &s2));
+    EXPECT_TRUE(s2.h.flags & UTRACE_REC_HELD);
+    EXPECT_EQ(s2.as<utrace_ev_signal>().signo, SIGUSR1);
+    EXPECT_GT(s2.h.seq, s1.h.seq);
+    EXPECT_FALSE(recvFrom(c, &v, 200)) << "the handler has not run";
+    // Again, then deliver.
+    ASSERT_EQ(control(h, UTRACE_CTL_RESUME, UTRACE_VERDICT_HOLD), 0);
+    ASSERT_TRUE(next(UTRACE_REC_SIGNAL, &s2));
+    EXPECT_TRUE(s2.h.flags & UTRACE_REC_HELD);
+    ASSERT_EQ(control(h, UTRACE_CTL_RESUME, UTRACE_VERDICT_DELIVER), 0);
+    ASSERT_TRUE(recvFrom(c, &v));
+    EXPECT_EQ(v, SIGUSR1);
 }
