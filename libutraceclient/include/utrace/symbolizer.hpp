@@ -58,6 +58,15 @@ struct ModuleInfo {
     std::string buildId; // lowercase hex; empty if the file has none
 };
 
+class Transport;
+
+// A source that reads the target through a Transport (local or remote):
+// /proc/PID/maps and files with Transport::readFile, memory with
+// Transport::readMemory through the engine heldEngine() returns (it must
+// hold a thread of the process stopped; 0 while none does: memory is then
+// a hole). The Transport must outlive the source.
+SymbolizerSource transportSource(Transport &t, std::function<uint32_t()> heldEngine);
+
 class Symbolizer {
 public:
     explicit Symbolizer(SymbolizerSource src);

@@ -1,0 +1,213 @@
+// ClientSymbols: the Symbolizer on a thread held by the real /dev/utrace.
+// A forked child of this (static, -g) binary calls level1 -> level2 ->
+// level3 -> getppid(); an engine holds it at that syscall's entry, and the
+// Symbolizer unwinds it from the engine's registers and memory
+// (transportSource over LocalTransport: no ptrace anywhere).
+#include "utrace/error.hpp"
+#include "utrace/event.hpp"
+#include "utrace/symbolizer.hpp"
+#include "utrace/transport.hpp"
+
+#include <linux/utrace.h>
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <cstring>
+#include <sys/syscall.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+// The source is not in the guest: each k...Line is the line of the call
+// three lines below it.
+namespace vmsym {
+
+constexpr int kLevel3Line = __LINE__ + 3;
+__attribute__((noipa)) int level3(int n)
+{
+    int r = int(getppid());
+    return r + n;
+}
+
+constexpr int kLevel2Line = __LINE__ + 3;
+__attribute__((noipa)) int level2(int n)
+{
+    int r = level3(n + 1);
+    return r * 2;
+}
+
+constexpr int kLevel1Line = __LINE__ + 3;
+__attribute__((noipa)) int level1(int n)
+{
+    int r = level2(n + 2);
+    return r - 3;
+}
+
+} // namespace vmsym
+
+namespace {
+
+bool endsWith(const std::string &s, const std::string &tail)
+{
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+class ClientSymbols : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        signal(SIGALRM, [](int) {
+            static const char msg[] = "ClientSymbols: test timed out\n";
+            if (write(2, msg, sizeof(msg) - 1) < 0) {
+            }
+            _exit(124);
+        });
+        alarm(120);
+        // The child first, so it holds no /dev/utrace file of ours.
+        ASSERT_EQ(pipe(go_), 0);
+        child_ = fork();
+        ASSERT_GE(child_, 0);
+        if (child_ == 0) {
+            close(go_[1]);
+            char c;
+            if (read(go_[0], &c, 1) != 1)
+                _exit(2);
+            _exit(vmsym::level1(int(c)) == 0 ? 3 : 0);
+        }
+        close(go_[0]);
+        transport_ = utrace::openLocal();
+    }
+
+    void TearDown() override
+    {
+        transport_.reset(); // detaches: a held child runs on
+        if (go_[1] >= 0)
+            close(go_[1]);
+        if (child_ > 0) {
+            int status = 0;
+            kill(child_, SIGKILL);
+            waitpid(child_, &status, 0);
+        }
+        alarm(0);
+    }
+
+    // Holds the child at the entry of getppid(); returns the engine.
+    uint32_t holdAtGetppid()
+    {
+        uint32_t h = transport_->attach(child_, 0);
+        utrace::EngineSettings s;
+        s.events = UTRACE_EV_SYSCALL_ENTRY;
+        s.stopEvents = UTRACE_EV_SYSCALL_ENTRY;
+        s.syscallFilter.emplace();
+        s.syscallFilter->set(SYS_getppid);
+        transport_->setEvents(h, s);
+        EXPECT_EQ(write(go_[1], "g", 1), 1);
+        for (int tries = 0; tries < 100; tries++) {
+            std::vector<uint8_t> rec = transport_->readRecords(1000);
+            for (const utrace::Event &e : utrace::parseRecords(rec)) {
+                const auto *entry = e.get<utrace::SyscallEntry>();
+                if (e.handle == h && entry && entry->nr == SYS_getppid) {
+                    EXPECT_TRUE(e.held);
+                    EXPECT_EQ(e.tid, child_);
+                    return h;
+                }
+            }
+        }
+        ADD_FAILURE() << "no getppid entry from the child";
+        return 0;
+    }
+
+    user_regs_struct regsOf(uint32_t h)
+    {
+        user_regs_struct r{};
+        std::vector<uint8_t> b = transport_->getRegs(h, utrace::RegSet::General);
+        EXPECT_GE(b.size(), sizeof r);
+        memcpy(&r, b.data(), std::min(b.size(), sizeof r));
+        return r;
+    }
+
+    int go_[2] = {-1, -1};
+    pid_t child_ = -1;
+    std::unique_ptr<utrace::Transport> transport_;
+};
+
+TEST_F(ClientSymbols, BacktraceAtASyscallThreeDeep)
+{
+    uint32_t h = holdAtGetppid();
+    ASSERT_NE(h, 0u);
+    user_regs_struct regs = regsOf(h);
+    EXPECT_EQ(regs.orig_rax, uint64_t(SYS_getppid));
+
+    utrace::Symbolizer sym(utrace::transportSource(*transport_, [h] { return h; }));
+    sym.refresh(child_);
+    EXPECT_TRUE(sym.problems().empty()) << sym.problems().front();
+    std::vector<utrace::Frame> frames = sym.backtrace(regs);
+    std::string all;
+    for (auto &f : frames)
+        all += "  " + f.function + " " +
+               (f.source ? f.source->file + ":" + std::to_string(f.source->line) : "") + "\n";
+    SCOPED_TRACE("backtrace:\n" + all);
+    RecordProperty("backtrace", all);
+
+    // Frame 0 is the libc wrapper (no line: static libc has no DWARF).
+    ASSERT_GE(frames.size(), 5u);
+    EXPECT_EQ(frames[0].pc, regs.rip);
+    EXPECT_NE(frames[0].function.find("getppid"), std::string::npos);
+    struct Want {
+        const char *function;
+        int line;
+    };
+    const Want want[] = {{"vmsym::level3(int)", vmsym::kLevel3Line},
+                         {"vmsym::level2(int)", vmsym::kLevel2Line},
+                         {"vmsym::level1(int)", vmsym::kLevel1Line}};
+    for (size_t i = 0; i < std::size(want); i++) {
+        const utrace::Frame &f = frames[i + 1];
+        SCOPED_TRACE(want[i].function);
+        EXPECT_EQ(f.function, want[i].function);
+        EXPECT_FALSE(f.inlined);
+        ASSERT_TRUE(f.source.has_value());
+        EXPECT_EQ(f.source->line, want[i].line);
+        EXPECT_TRUE(endsWith(f.source->file, "/client_symbols_test.cpp")) << f.source->file;
+        EXPECT_TRUE(endsWith(f.module, "/ClientSymbols")) << f.module;
+    }
+    // The unwind went on into the test's own code (TestBody's lambda
+    // caller chain ends in main).
+    bool sawMain = false;
+    for (auto &f : frames)
+        sawMain |= f.function == "main";
+    EXPECT_TRUE(sawMain);
+
+    // The same addresses by name, and the vDSO came from memory.
+    EXPECT_EQ(sym.lookup("vmsym::level2"), reinterpret_cast<uint64_t>(&vmsym::level2));
+    bool vdso = false;
+    for (auto &m : sym.modules())
+        vdso |= m.path == "[vdso]" && !m.buildId.empty();
+    EXPECT_TRUE(vdso);
+
+    utrace::ControlRequest resume;
+    resume.action = UTRACE_CTL_RESUME;
+    transport_->control(h, resume);
+    transport_->detach(h);
+    int status = 0;
+    ASSERT_EQ(waitpid(child_, &status, 0), child_);
+    child_ = -1;
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+TEST_F(ClientSymbols, MemoryOnlyWhileHeld)
+{
+    // With no held engine the stack is a hole: the backtrace stops at the
+    // first frame instead of inventing callers.
+    uint32_t h = holdAtGetppid();
+    ASSERT_NE(h, 0u);
+    user_regs_struct regs = regsOf(h);
+    utrace::Symbolizer sym(utrace::transportSource(*transport_, [] { return uint32_t(0); }));
+    sym.refresh(child_);
+    std::vector<utrace::Frame> frames = sym.backtrace(regs);
+    ASSERT_FALSE(frames.empty());
+    for (auto &f : frames)
+        EXPECT_NE(f.function, "vmsym::level2(int)");
+}
+
+} // namespace
