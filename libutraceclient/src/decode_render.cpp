@@ -173,8 +173,6 @@ std::string statxArg(const MemoryReader &mem, uint64_t addr)
         return ptr(addr);
     std::string out = "{stx_mask=" + flags(field<uint32_t>(b, 0), table(ArgType::StatxMask));
     out += ", stx_attributes=" + hex(field<uint64_t>(b, 8));
-    if (field<uint64_t>(b, 8) == 0)
-        out.replace(out.size() - 3, 3, "0");
     out += ", stx_mode=" + modeStr(field<uint16_t>(b, 28));
     uint32_t type = field<uint16_t>(b, 28) & 0170000;
     if (type == 0020000 || type == 0060000)
@@ -1024,6 +1022,9 @@ std::vector<std::string> argsAt(const SyscallEntry &e, const MemoryReader &mem,
     size_t n = visibleArgs(*s, e.args);
     for (size_t i = 0; i < n; i++)
         out.push_back(renderArg(*s, i, c));
+    // The bitset futex ops ignore uaddr2: strace shows val3 in its place.
+    if (s->name == "futex" && ((e.args[1] & 0x7f) == 9 || (e.args[1] & 0x7f) == 10) && n == 6)
+        out.erase(out.begin() + 4);
     return out;
 }
 
@@ -1241,8 +1242,12 @@ std::string renderSyscallExit(const SyscallEntry &e, const std::vector<std::stri
             if (isOut(s, i) || (s->name == "getsockopt" && i == 3))
                 args[i] = renderArg(*s, i, c);
     }
-    return syscallName(e.nr) + "(" + join(args) + ") " + renderSyscallResult(e.nr, ret) +
-           resultAnnotation(e, ret, mem, o);
+    std::string result = renderSyscallResult(e.nr, ret);
+    // fcntl's flag getters return flags: strace shows them in hex.
+    if (s && e.hasArgs && !o.raw && s->name == "fcntl" && (e.args[1] == 1 || e.args[1] == 3) &&
+        !isErrorReturn(ret))
+        result = "= " + hex(static_cast<uint64_t>(ret));
+    return syscallName(e.nr) + "(" + join(args) + ") " + result + resultAnnotation(e, ret, mem, o);
 }
 
 std::string renderSyscall(const SyscallEntry &entry, int64_t ret, const MemoryReader &mem,
