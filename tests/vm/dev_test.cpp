@@ -1776,3 +1776,39 @@ TEST_F(UtraceDev, SignalHeldThenDeliveredLater)
     ASSERT_TRUE(recvFrom(c, &v));
     EXPECT_EQ(v, SIGUSR1);
 }
+
+TEST_F(UtraceDev, AllThreadsRefusesAProcessWithAPtracedThreadAndLeavesNothing)
+{
+    Child c;
+    spawn(c, [] {
+        pthread_t t;
+        pthread_create(
+            &t, nullptr,
+            [](void *) -> void * {
+                childSend(syscall(SYS_gettid));
+                for (;;)
+                    pause();
+            },
+            nullptr);
+        for (;;)
+            pause();
+    });
+    long tid = 0;
+    ASSERT_TRUE(recvFrom(c, &tid));
+    ASSERT_EQ(ptrace(PTRACE_SEIZE, static_cast<pid_t>(tid), nullptr, nullptr), 0)
+        << strerror(errno);
+    EXPECT_EQ(attachRaw(c.pid, proof(c.pid), UTRACE_ATTACH_F_ALL_THREADS), -EBUSY);
+    EXPECT_EQ(list().size(), 0u) << "the leader's engine is detached again";
+    ASSERT_EQ(ptrace(PTRACE_INTERRUPT, static_cast<pid_t>(tid), nullptr, nullptr), 0);
+    int st = 0;
+    ASSERT_EQ(waitpid(static_cast<pid_t>(tid), &st, __WALL), tid);
+    ASSERT_EQ(ptrace(PTRACE_DETACH, static_cast<pid_t>(tid), nullptr, nullptr), 0);
+    __u32 h = 0;
+    ASSERT_EQ(attachRaw(c.pid, proof(c.pid), UTRACE_ATTACH_F_ALL_THREADS, &h), 0);
+    auto l = list();
+    ASSERT_EQ(l.size(), 2u);
+    std::set<pid_t> tids;
+    for (auto &e : l)
+        tids.insert(e.tid);
+    EXPECT_EQ(tids, (std::set<pid_t>{c.pid, static_cast<pid_t>(tid)}));
+}
