@@ -21,6 +21,7 @@
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <fcntl.h>
+#include <filesystem>
 #include <gelf.h>
 #include <map>
 #include <mutex>
@@ -47,10 +48,26 @@ std::string hex(const uint8_t *p, size_t n)
     return s;
 }
 
+// A file name from DWARF, made absolute with the CU's compilation directory
+// when it is relative ("../csu/libc-start.c" in /build/glibc-x/csu).
+std::string sourcePath(const char *file, const char *compDir)
+{
+    if (!file)
+        return {};
+    if (file[0] == '/' || !compDir || !*compDir)
+        return file;
+    return (std::filesystem::path(compDir) / file).lexically_normal().string();
+}
+
 std::string demangle(const char *name)
 {
     if (!name)
         return {};
+    // Versioned names of a symbol table: "__libc_start_main@@GLIBC_2.34".
+    if (const char *at = strchr(name, '@'); at && at != name) {
+        std::string bare(name, size_t(at - name));
+        return demangle(bare.c_str());
+    }
     if (name[0] == '_' && name[1] == 'Z') {
         int status = -1;
         char *d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
@@ -68,8 +85,11 @@ std::string demangle(const char *name)
 struct Image {
     int fd = -1;
     uint64_t size = 0;
-    std::string buildId; // hex
-    uint16_t type = 0;   // ET_EXEC / ET_DYN
+    std::string path;       // where it was read (for names and debuglink dirs)
+    std::string buildId;    // hex
+    uint16_t type = 0;      // ET_EXEC / ET_DYN
+    bool hasDwarf = false;  // a .debug_info section of its own
+    std::string altBuildId; // of the dwz file .gnu_debugaltlink names, hex
     struct Load {
         uint64_t vaddr, offset, filesz, align;
     };
@@ -108,7 +128,29 @@ ImagePtr makeImage(std::vector<uint8_t> &bytes, const std::string &what)
     ssize_t n = dwelf_elf_gnu_build_id(elf, &bid);
     if (n > 0)
         img->buildId = hex(static_cast<const uint8_t *>(bid), size_t(n));
+    size_t shstrndx = 0;
+    if (elf_getshdrstrndx(elf, &shstrndx) == 0) {
+        for (Elf_Scn *scn = elf_nextscn(elf, nullptr); scn; scn = elf_nextscn(elf, scn)) {
+            GElf_Shdr sh;
+            const char *sn =
+                gelf_getshdr(scn, &sh) ? elf_strptr(elf, shstrndx, sh.sh_name) : nullptr;
+            if (!sn)
+                continue;
+            if (strcmp(sn, ".debug_info") == 0 && sh.sh_type != SHT_NOBITS)
+                img->hasDwarf = true;
+            // .gnu_debugaltlink: the dwz file's name, a NUL, its build-id.
+            Elf_Data *data =
+                strcmp(sn, ".gnu_debugaltlink") == 0 ? elf_getdata(scn, nullptr) : nullptr;
+            if (data && data->d_buf) {
+                const uint8_t *b = static_cast<const uint8_t *>(data->d_buf);
+                const uint8_t *nul = static_cast<const uint8_t *>(memchr(b, 0, data->d_size));
+                if (nul && nul + 1 < b + data->d_size)
+                    img->altBuildId = hex(nul + 1, size_t(b + data->d_size - nul - 1));
+            }
+        }
+    }
     elf_end(elf);
+    img->path = what;
 
     std::string name = "utrace:" + what.substr(what.rfind('/') + 1);
     img->fd = memfd_create(name.c_str(), MFD_CLOEXEC);
@@ -241,6 +283,8 @@ struct Symbolizer::Impl {
         ModuleInfo info;
         ImagePtr image;
         ImagePtr debug; // once find_debuginfo found one
+        ImagePtr alt;   // the dwz file the debug data refers to
+        bool debugRequested = false;
     };
     std::map<Dwfl_Module *, Mod> mods;
     std::vector<std::string> problems;
@@ -296,6 +340,10 @@ struct Symbolizer::Impl {
         return fcntl(it->second.image->fd, F_DUPFD_CLOEXEC, 0);
     }
 
+    // Called for the module's separate debug file, and again (debuglink =
+    // the name in .gnu_debugaltlink) for the dwz file that debug data refers
+    // to. Every candidate comes through src.file and must carry the
+    // expected build-id (or, for a debuglink without one, the CRC).
     static int findDebuginfo(Dwfl_Module *mod, void **userdata, const char *, Dwarf_Addr,
                              const char *fileName, const char *debuglink, GElf_Word crc,
                              char **debugFileName)
@@ -307,9 +355,17 @@ struct Symbolizer::Impl {
         if (it == me->mods.end())
             return -1;
         Mod &m = it->second;
-        const std::string &bid = m.info.buildId;
+        bool alt = m.debugRequested || (m.image && m.image->hasDwarf);
+        m.debugRequested = true;
+        std::string bid = m.info.buildId;
+        if (alt) {
+            const Image *holder = m.debug ? m.debug.get() : m.image.get();
+            bid = holder ? holder->altBuildId : "";
+            if (bid.empty())
+                return -1;
+            crc = 0;
+        }
         ImagePtr found;
-        std::string foundPath;
         if (!bid.empty())
             found = cacheGet(cache().debugByBuildId, bid);
         std::vector<std::string> candidates;
@@ -318,11 +374,15 @@ struct Symbolizer::Impl {
                 candidates.push_back("/usr/lib/debug/.build-id/" + bid.substr(0, 2) + "/" +
                                      bid.substr(2) + ".debug");
             std::string file = fileName ? fileName : m.info.path;
-            if (debuglink && *debuglink && file[0] == '/') {
+            if (debuglink && *debuglink == '/') {
+                candidates.push_back(debuglink);
+            } else if (debuglink && *debuglink && file[0] == '/') {
                 std::string dir = file.substr(0, file.rfind('/'));
                 candidates.push_back(dir + "/" + debuglink);
-                candidates.push_back(dir + "/.debug/" + debuglink);
-                candidates.push_back("/usr/lib/debug" + dir + "/" + debuglink);
+                if (!alt) {
+                    candidates.push_back(dir + "/.debug/" + debuglink);
+                    candidates.push_back("/usr/lib/debug" + dir + "/" + debuglink);
+                }
             }
         }
         for (const std::string &path : candidates) {
@@ -331,7 +391,6 @@ struct Symbolizer::Impl {
             std::vector<uint8_t> bytes = readFileVia(me->src, path);
             if (bytes.empty())
                 continue;
-            // A debuglink file without a build-id is trusted on its CRC.
             uLong fileCrc = crc32(0L, bytes.data(), uInt(bytes.size()));
             ImagePtr img = makeImage(bytes, path);
             if (!img)
@@ -339,15 +398,14 @@ struct Symbolizer::Impl {
             if (!bid.empty() ? img->buildId != bid : (crc && fileCrc != crc))
                 continue;
             found = img;
-            foundPath = path;
             if (!bid.empty())
                 cachePut(cache().debugByBuildId, bid, img);
             break;
         }
         if (!found)
             return -1;
-        m.debug = found;
-        *debugFileName = strdup(foundPath.empty() ? m.info.path.c_str() : foundPath.c_str());
+        (alt ? m.alt : m.debug) = found;
+        *debugFileName = strdup(found->path.c_str());
         return fcntl(found->fd, F_DUPFD_CLOEXEC, 0);
     }
 
@@ -435,8 +493,6 @@ struct Symbolizer::Impl {
             return nullptr;
         }
         if (bytes.empty()) {
-            if (!notElf && start0 != ~0ull && bid.empty() && first.offset == 0)
-                return nullptr; // likely a data file whose memory is unreadable now
             problems.push_back("cannot read " + onDisk +
                                ": the file is missing or empty on the target");
             return nullptr;
@@ -508,7 +564,10 @@ struct Symbolizer::Impl {
                 i++;
                 continue;
             }
-            if (m.path.empty() || m.path[0] != '/' || m.inode == 0) {
+            // Devices, memfds and SysV shared memory are never ELF modules.
+            if (m.path.empty() || m.path[0] != '/' || m.inode == 0 ||
+                m.path.compare(0, 5, "/dev/") == 0 || m.path.compare(0, 7, "/memfd:") == 0 ||
+                m.path.compare(0, 5, "/SYSV") == 0) {
                 i++;
                 continue;
             }
@@ -761,7 +820,7 @@ struct Symbolizer::Impl {
             int line = 0, col = 0;
             const char *f = dwfl_lineinfo(l, nullptr, &line, &col, nullptr, nullptr);
             if (f)
-                loc = SourceLocation{f, line, col};
+                loc = SourceLocation{sourcePath(f, dwfl_line_comp_dir(l)), line, col};
         }
 
         Dwarf_Addr bias = 0;
@@ -779,8 +838,12 @@ struct Symbolizer::Impl {
         }
         free(scopes);
         Dwarf_Files *files = nullptr;
-        if (cu)
+        const char *compDir = nullptr;
+        if (cu) {
             dwarf_getsrcfiles(cu, &files, nullptr);
+            Dwarf_Attribute ca;
+            compDir = dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &ca));
+        }
 
         bool haveFunction = false;
         for (int i = 0; i < nchain; i++) {
@@ -801,7 +864,7 @@ struct Symbolizer::Impl {
                 SourceLocation call;
                 if (files && dwarf_formudata(dwarf_attr(d, DW_AT_call_file, &a), &v) == 0)
                     if (const char *cf = dwarf_filesrc(files, v, nullptr, nullptr))
-                        call.file = cf;
+                        call.file = sourcePath(cf, compDir);
                 if (dwarf_formudata(dwarf_attr(d, DW_AT_call_line, &a), &v) == 0)
                     call.line = int(v);
                 if (dwarf_formudata(dwarf_attr(d, DW_AT_call_column, &a), &v) == 0)

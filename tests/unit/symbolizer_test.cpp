@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -224,6 +225,11 @@ TEST_F(Symbolizer, InlinedFrameAndItsCallSite)
 TEST_F(Symbolizer, BacktraceThreeDeepWithInlineExpanded)
 {
     auto frames = sym->backtrace(run.regs);
+    std::string text;
+    for (auto &f : frames)
+        text += "  " + f.function + (f.inlined ? " (inlined)" : "") + " " +
+                (f.source ? f.source->file + ":" + std::to_string(f.source->line) : "") + "\n";
+    RecordProperty("backtrace", text);
     ASSERT_GE(frames.size(), 5u);
     struct Want {
         const char *function;
@@ -252,6 +258,21 @@ TEST_F(Symbolizer, BacktraceThreeDeepWithInlineExpanded)
     for (size_t i = 5; i < frames.size(); i++)
         libc |= frames[i].module.find("libc.so") != std::string::npos;
     EXPECT_TRUE(libc) << "no libc frame below main";
+    // With libc's debug file installed (Debian's libc6-dbg, under
+    // /usr/lib/debug/.build-id), its frames have source lines too.
+    for (auto &m : sym->modules()) {
+        if (m.path.find("libc.so") == std::string::npos || m.buildId.size() < 3)
+            continue;
+        std::string dbg = "/usr/lib/debug/.build-id/" + m.buildId.substr(0, 2) + "/" +
+                          m.buildId.substr(2) + ".debug";
+        if (access(dbg.c_str(), R_OK) != 0)
+            continue;
+        bool libcLine = false;
+        for (size_t i = 5; i < frames.size(); i++)
+            libcLine |=
+                frames[i].module == m.path && frames[i].source && frames[i].source->line > 0;
+        EXPECT_TRUE(libcLine) << "libc's frames have no lines though " << dbg << " exists";
+    }
 
     auto two = sym->backtrace(run.regs, 2);
     EXPECT_EQ(two.size(), 2u);
@@ -383,6 +404,99 @@ TEST_F(Symbolizer, ErrorsSayWhatToDo)
         EXPECT_EQ(e.errnum(), ESRCH);
         EXPECT_NE(e.sentence().find("exited"), std::string::npos) << e.sentence();
     }
+}
+
+} // namespace
+
+namespace {
+
+// The fixture's file on the "target" is a stripped copy; its DWARF and
+// symbol table are in a separate file that only `debugPath` serves.
+utrace::SymbolizerSource strippedSource(const FixtureRun &run, const std::string &debugPath,
+                                        std::vector<uint8_t> debugBytes,
+                                        std::vector<std::string> *asked)
+{
+    auto src = hostSource(run);
+    src.file = [=](const std::string &path) {
+        if (asked)
+            asked->push_back(path);
+        if (path == SYMBOLS_FIXTURE)
+            return readLocal(SYMBOLS_FIXTURE_STRIPPED);
+        if (path == debugPath)
+            return debugBytes;
+        if (path.find("symbols_fixture") != std::string::npos)
+            return std::vector<uint8_t>{};
+        return readLocal(path);
+    };
+    return src;
+}
+
+std::string fixtureBuildId(utrace::Symbolizer &s)
+{
+    for (auto &m : s.modules())
+        if (endsWith(m.path, "/symbols_fixture"))
+            return m.buildId;
+    return {};
+}
+
+void expectFullSymbols(utrace::Symbolizer &s, const FixtureRun &run)
+{
+    auto f = s.describe(run.r.level2);
+    ASSERT_FALSE(f.empty());
+    EXPECT_EQ(f.back().function, "symfix::level2(int)");
+    auto frames = s.backtrace(run.regs);
+    ASSERT_GE(frames.size(), 4u);
+    EXPECT_EQ(frames[0].function, "symfix::leaf(int)");
+    EXPECT_TRUE(frames[0].inlined);
+    EXPECT_EQ(frames[3].function, "symfix::level1(int)");
+    ASSERT_TRUE(frames[3].source.has_value());
+    EXPECT_EQ(frames[3].source->line, markLine("level1-calls-level2"));
+}
+
+TEST_F(Symbolizer, DebugFileByBuildIdPath)
+{
+    std::string bid = fixtureBuildId(*sym);
+    ASSERT_EQ(bid.size(), 40u);
+    sym.reset(); // the unstripped image leaves the cache
+    std::string path =
+        "/usr/lib/debug/.build-id/" + bid.substr(0, 2) + "/" + bid.substr(2) + ".debug";
+    std::vector<std::string> asked;
+    utrace::Symbolizer s(strippedSource(run, path, readLocal(SYMBOLS_FIXTURE_DEBUG), &asked));
+    s.refresh(run.pid);
+    expectFullSymbols(s, run);
+    // The stripped file was read (not an unstripped image from the cache),
+    // then the debug file.
+    EXPECT_NE(std::find(asked.begin(), asked.end(), SYMBOLS_FIXTURE), asked.end());
+    EXPECT_NE(std::find(asked.begin(), asked.end(), path), asked.end());
+}
+
+TEST_F(Symbolizer, DebugFileByDebuglink)
+{
+    sym.reset();
+    std::string dir = SYMBOLS_FIXTURE;
+    dir.resize(dir.rfind('/'));
+    std::string path = dir + "/.debug/symbols_fixture.debug";
+    std::vector<std::string> asked;
+    utrace::Symbolizer s(strippedSource(run, path, readLocal(SYMBOLS_FIXTURE_DEBUG), &asked));
+    s.refresh(run.pid);
+    expectFullSymbols(s, run);
+    EXPECT_NE(std::find(asked.begin(), asked.end(), SYMBOLS_FIXTURE), asked.end());
+    EXPECT_NE(std::find(asked.begin(), asked.end(), path), asked.end());
+}
+
+TEST_F(Symbolizer, DebugFileOfAnotherBuildIsRefused)
+{
+    std::string bid = fixtureBuildId(*sym);
+    sym.reset();
+    std::string path =
+        "/usr/lib/debug/.build-id/" + bid.substr(0, 2) + "/" + bid.substr(2) + ".debug";
+    // Another program's file under this build-id's name must not be used.
+    utrace::Symbolizer s(strippedSource(run, path, readLocal("/proc/self/exe"), nullptr));
+    s.refresh(run.pid);
+    auto f = s.describe(run.r.level2);
+    ASSERT_FALSE(f.empty());
+    EXPECT_NE(f.back().function, "symfix::level2(int)");
+    EXPECT_FALSE(f.back().source.has_value());
 }
 
 } // namespace
