@@ -31,7 +31,7 @@ public:
 private:
     void send(Kind k, Op op, uint32_t id, std::span<const uint8_t> payload)
     {
-        io::writeAll(out_, encodeFrame(k, op, id, payload), o_.peer);
+        io::writeAll(out_, encodeFrame(k, op, id, payload), o_.peer, o_.stopFd);
     }
     void sendError(Op op, uint32_t id, const Error &e)
     {
@@ -360,7 +360,7 @@ void Server::request(const Frame &f)
         sendError(f.op, f.id, e); // too large for one frame
         return;
     }
-    io::writeAll(out_, frame, o_.peer);
+    io::writeAll(out_, frame, o_.peer, o_.stopFd);
 }
 
 void Server::forwardEvents()

@@ -597,6 +597,7 @@ struct Loop {
     int stop[2] = {-1, -1};
     std::thread agent;
     std::string why; // why serve() returned
+    std::atomic<bool> done{false};
     std::unique_ptr<Transport> client;
     int agentFd = -1, clientFd = -1;
 
@@ -613,6 +614,7 @@ struct Loop {
             o.software = "test agent";
             auto f = fake;
             why = serve([f] { return std::make_unique<FakeTransport>(f); }, agentFd, agentFd, o);
+            done = true;
             ::shutdown(agentFd, SHUT_RDWR);
         });
         if (connect)
@@ -941,6 +943,27 @@ TEST(Protocol, AgentRejectsWrongVersionAndMalformedFrames)
         l.endAgent();
         close(l.clientFd);
     }
+}
+
+TEST(Protocol, AgentStopsEvenIfTheClientDoesNotRead)
+{
+    Loop l(false);
+    Raw r{l.clientFd, {}};
+    r.send(encodeFrame(Kind::Hello, Op::None, 0, encodeHello(Hello{})));
+    ASSERT_TRUE(r.recv());
+    // Far more than the socket buffers hold: the agent blocks sending.
+    l.fake->push(makeRecords(1, 50000, 64));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_FALSE(l.done);
+    char c = 1;
+    ASSERT_EQ(write(l.stop[1], &c, 1), 1);
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!l.done && std::chrono::steady_clock::now() < end)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_TRUE(l.done) << "the agent hangs in a write to a client that does not read";
+    l.endAgent();
+    EXPECT_TRUE(l.fake->destroyed);
+    close(l.clientFd);
 }
 
 // A raw agent: answers the hello, then whatever the test says.
