@@ -41,6 +41,8 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/capability.h>
+#include <linux/cred.h>
 #include <linux/dcache.h>
 #include <linux/delay.h>
 #include <linux/elf.h>
@@ -59,6 +61,7 @@
 #include <linux/ptrace.h>
 #include <linux/regset.h>
 #include <linux/sched.h>
+#include <linux/sched/coredump.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
@@ -148,8 +151,13 @@ struct ud_engine {
  * thread of the process escapes.
  */
 #define UD_F_THREADS 0x80000000U
+/*
+ * Internal engine flag: the attacher had CAP_SYS_PTRACE over the thread, so
+ * the engine may stay through an exec that gains privilege (ud_report_exec).
+ */
+#define UD_F_PRIV 0x40000000U
 #define UD_F_INHERIT (UTRACE_ATTACH_F_FOLLOW | UTRACE_ATTACH_F_KILL_ON_CLOSE | \
-		      UTRACE_ATTACH_F_HOLD_CHILDREN | UD_F_THREADS)
+		      UTRACE_ATTACH_F_HOLD_CHILDREN | UD_F_THREADS | UD_F_PRIV)
 
 #define UD_FILTER_LONGS (UTRACE_NR_SYSCALLS / BITS_PER_LONG)
 
@@ -696,15 +704,6 @@ static u32 ud_follow(struct ud_engine *ue, unsigned long clone_flags,
 	set = kzalloc(sizeof(*set), GFP_KERNEL);
 	if (!set)
 		return 0;
-	spin_lock_irqsave(&s->lock, flags);
-	set->events = ue->events;
-	set->stop_events = ue->stop_events;
-	set->se_flags = ue->se_flags;
-	if (ue->filter) {
-		set->has_filter = true;
-		memcpy(set->filter, ue->filter, sizeof(set->filter));
-	}
-	spin_unlock_irqrestore(&s->lock, flags);
 
 	/*
 	 * The child may be examined only in an mm the proof covers: the
@@ -720,6 +719,20 @@ static u32 ud_follow(struct ud_engine *ue, unsigned long clone_flags,
 	hold = ue->flags & UTRACE_ATTACH_F_HOLD_CHILDREN;
 
 	mutex_lock(&s->attach_mutex);
+	/*
+	 * The settings now, under attach_mutex: a UTRACE_SE_GROUP change is
+	 * made under it too, so it either reaches the child's engine or was
+	 * there before the copy.
+	 */
+	spin_lock_irqsave(&s->lock, flags);
+	set->events = ue->events;
+	set->stop_events = ue->stop_events;
+	set->se_flags = ue->se_flags;
+	if (ue->filter) {
+		set->has_filter = true;
+		memcpy(set->filter, ue->filter, sizeof(set->filter));
+	}
+	spin_unlock_irqrestore(&s->lock, flags);
 	/* ALL_THREADS may have attached it already: one engine per group. */
 	old = ud_group_engine(s, child, ue->group);
 	if (old)
@@ -778,15 +791,37 @@ static u32 ud_report_exec(u32 action, struct utrace_engine *engine,
 	char *buf, *path = NULL;
 	struct file *exe;
 	unsigned long flags;
+	bool lost, wanted;
 	size_t len = 0;
 	u32 ret;
 
 	if (!ud_enter(s))
 		return UTRACE_DETACH;
+	/*
+	 * An exec that gained privilege (setuid or setgid image, file
+	 * capabilities, an unreadable image) left the new mm not dumpable,
+	 * the kernel's own sign for cutting observers off (perf). ptrace
+	 * would have run such an image unprivileged; here the proof was for
+	 * the old image, so unless the attacher could trace the new one
+	 * anyway (CAP_SYS_PTRACE), the engine lets go before its first
+	 * instruction: no hold, no verdict, the EXEC record is its last.
+	 */
+	lost = !(ue->flags & UD_F_PRIV) &&
+	       get_dumpable(current->mm) != SUID_DUMP_USER;
 	spin_lock_irqsave(&s->lock, flags);
 	/* An exec from a non-leader thread takes the leader's tid. */
 	ue->tid = task_pid_nr_ns(current, s->ns);
+	if (lost) {
+		ue->stop_events = 0;
+		ue->want_stop = false;
+		ue->dead = true;
+	}
+	wanted = ue->events & UTRACE_EV_EXEC;
 	spin_unlock_irqrestore(&s->lock, flags);
+	if (!wanted) {
+		ret = lost ? UTRACE_DETACH : ud_plain_action(ue);
+		goto out;
+	}
 
 	h = kzalloc(UTRACE_EVENT_MAX_SIZE, GFP_KERNEL);
 	buf = kmalloc(PATH_MAX, GFP_KERNEL);
@@ -794,7 +829,7 @@ static u32 ud_report_exec(u32 action, struct utrace_engine *engine,
 		kfree(h);
 		kfree(buf);
 		ud_lost(s);
-		ret = ud_plain_action(ue);
+		ret = lost ? UTRACE_DETACH : ud_plain_action(ue);
 		goto out;
 	}
 	rcu_read_lock();
@@ -814,6 +849,8 @@ static u32 ud_report_exec(u32 action, struct utrace_engine *engine,
 		memcpy(ex + 1, path, len);
 	kfree(buf);
 	ret = ud_report(ue, h, UTRACE_EV_EXEC, UD_HELD_OTHER, 0);
+	if (lost)
+		ret = UTRACE_DETACH;
 	kfree(h);
 out:
 	ud_exit(s);
@@ -967,7 +1004,8 @@ static u64 ud_features(void)
 {
 	u64 f = UTRACE_FEAT_FOLLOW | UTRACE_FEAT_KILL_ON_CLOSE |
 		UTRACE_FEAT_ALL_THREADS | UTRACE_FEAT_BARRIER |
-		UTRACE_FEAT_RUN_ARGS | UTRACE_FEAT_SIGNAL_HOLD;
+		UTRACE_FEAT_RUN_ARGS | UTRACE_FEAT_SIGNAL_HOLD |
+		UTRACE_FEAT_SE_GROUP;
 	const struct user_regset *rs;
 
 	rs = ud_regset(current, NT_PRFPREG);
@@ -1099,7 +1137,8 @@ static int ud_detach(struct ud_engine *ue)
 /* The core events an engine needs: the user's, QUIESCE, CLONE to follow. */
 static unsigned long ud_core_events(u64 events, u32 flags)
 {
-	unsigned long ev = events | UTRACE_EVENT(QUIESCE);
+	/* EXEC always: an exec that gains privilege detaches the engine. */
+	unsigned long ev = events | UTRACE_EVENT(QUIESCE) | UTRACE_EVENT(EXEC);
 
 	if (flags & (UTRACE_ATTACH_F_FOLLOW | UD_F_THREADS))
 		ev |= UTRACE_EVENT(CLONE);
@@ -1329,6 +1368,8 @@ static long ud_ioc_attach(struct ud_session *s, void __user *uarg)
 	ret = ud_check_proof(a.proof_fd, task, &mm);
 	if (ret)
 		goto out_task;
+	if (ns_capable_noaudit(task_cred_xxx(task, user_ns), CAP_SYS_PTRACE))
+		flags |= UD_F_PRIV;
 
 	mutex_lock(&s->attach_mutex);
 	if ((a.flags & UTRACE_ATTACH_F_EXCLUSIVE) && ud_session_has(s, task)) {
@@ -1355,12 +1396,112 @@ out_task:
 	return ret;
 }
 
+/*
+ * Gives @ue the settings of @se, with syscall filter @kf (NULL: all).
+ * Returns 0, -ESRCH (dead), -ENOMEM, or -EINPROGRESS: bits were cleared
+ * while a callback may run; the caller owes a utrace_barrier().
+ */
+static int ud_apply_settings(struct ud_session *s, struct ud_engine *ue,
+			     const struct utrace_set_events *se,
+			     const unsigned long *kf)
+{
+	unsigned long *filter = NULL, *old;
+	unsigned long flags;
+	int ret;
+
+	/* Kept: followed children start with the same filter. */
+	if (kf) {
+		filter = kmemdup(kf, UD_FILTER_LONGS * sizeof(long), GFP_KERNEL);
+		if (!filter)
+			return -ENOMEM;
+	}
+	old = filter;
+	spin_lock_irqsave(&s->lock, flags);
+	ret = ue->dead ? -ESRCH : 0;
+	if (!ret) {
+		ue->events = se->events;
+		ue->stop_events = se->stop_events;
+		ue->se_flags = se->flags & UTRACE_SE_CAPTURE_ARGS;
+		old = ue->filter;
+		ue->filter = filter;
+	}
+	spin_unlock_irqrestore(&s->lock, flags);
+	kfree(old);
+	if (!ret)
+		ret = utrace_set_syscall_filter(ue->task, ue->engine, kf);
+	if (!ret)
+		ret = utrace_set_events(ue->task, ue->engine,
+					ud_core_events(se->events, ue->flags));
+	return ret;
+}
+
+/*
+ * UTRACE_SE_GROUP: every live engine of @se->handle's ATTACH. Under
+ * s->attach_mutex, which ud_follow() holds while it copies a parent's
+ * settings and attaches the child, so each child gets either the old
+ * settings and is updated here, or the new ones. The barriers wait for
+ * callbacks, and a callback may wait for attach_mutex (ud_follow): they
+ * come after the unlock.
+ */
+static long ud_set_events_group(struct ud_session *s,
+				const struct utrace_set_events *se,
+				const unsigned long *kf)
+{
+	struct ud_engine *ue, **all;
+	bool *wait;
+	unsigned long idx;
+	u32 n = 0, i, group;
+	long ret, err;
+
+	mutex_lock(&s->attach_mutex);
+	ue = xa_load(&s->engines, se->handle);
+	if (!ue) {
+		mutex_unlock(&s->attach_mutex);
+		return -ENOENT;
+	}
+	group = ue->group;
+	xa_for_each(&s->engines, idx, ue)
+		n += ue->group == group;
+	all = kvcalloc(n, sizeof(*all) + sizeof(*wait), GFP_KERNEL);
+	if (!all) {
+		mutex_unlock(&s->attach_mutex);
+		return -ENOMEM;
+	}
+	wait = (bool *)(all + n);
+	ret = 0;
+	i = 0;
+	xa_for_each(&s->engines, idx, ue) {
+		if (ue->group != group || i >= n)
+			continue;
+		utrace_engine_get(ue->engine);
+		all[i] = ue;
+		err = ud_apply_settings(s, ue, se, kf);
+		wait[i++] = err == -EINPROGRESS;
+		/* Other threads may be dying: only the handle's own counts. */
+		if (ue->handle == se->handle && err != -EINPROGRESS)
+			ret = err;
+		else if (err == -ENOMEM)
+			ret = err;
+	}
+	mutex_unlock(&s->attach_mutex);
+	n = i;
+	for (i = 0; i < n; i++) {
+		if (wait[i]) {
+			err = utrace_barrier(all[i]->task, all[i]->engine);
+			if (err == -ERESTARTSYS)
+				ret = -EINTR;
+		}
+		ud_put(all[i]);
+	}
+	kvfree(all);
+	return ret;
+}
+
 static long ud_ioc_set_events(struct ud_session *s, void __user *uarg)
 {
-	unsigned long kf[UD_FILTER_LONGS], *filter = NULL, *old;
+	unsigned long kf[UD_FILTER_LONGS];
 	struct utrace_set_events se;
 	struct ud_engine *ue;
-	unsigned long flags;
 	u32 usize;
 	long ret;
 
@@ -1371,41 +1512,19 @@ static long ud_ioc_set_events(struct ud_session *s, void __user *uarg)
 	if (se.reserved0 || se.reserved[0] || se.reserved[1] ||
 	    (se.events & ~UTRACE_EV_ALL) || (se.stop_events & ~se.events) ||
 	    (se.stop_events & ~UTRACE_EV_STOPPABLE) ||
-	    (se.flags & ~UTRACE_SE_CAPTURE_ARGS))
+	    (se.flags & ~(UTRACE_SE_CAPTURE_ARGS | UTRACE_SE_GROUP)))
 		return -EINVAL;
-	if (se.syscall_filter) {
-		/* Kept: followed children start with the same filter. */
-		filter = memdup_user(u64_to_user_ptr(se.syscall_filter),
-				     UD_FILTER_LONGS * sizeof(long));
-		if (IS_ERR(filter))
-			return PTR_ERR(filter);
-		memcpy(kf, filter, sizeof(kf));
-	}
+	if (se.syscall_filter &&
+	    copy_from_user(kf, u64_to_user_ptr(se.syscall_filter), sizeof(kf)))
+		return -EFAULT;
+	if (se.flags & UTRACE_SE_GROUP)
+		return ud_set_events_group(s, &se,
+					   se.syscall_filter ? kf : NULL);
 
 	ue = ud_get(s, se.handle);
-	if (IS_ERR(ue)) {
-		kfree(filter);
+	if (IS_ERR(ue))
 		return PTR_ERR(ue);
-	}
-	old = filter;
-	spin_lock_irqsave(&s->lock, flags);
-	ret = ue->dead ? -ESRCH : 0;
-	if (!ret) {
-		ue->events = se.events;
-		ue->stop_events = se.stop_events;
-		ue->se_flags = se.flags;
-		old = ue->filter;
-		ue->filter = filter;
-	}
-	spin_unlock_irqrestore(&s->lock, flags);
-	kfree(old);
-	/* ue->filter may be replaced by another SET_EVENTS: use our copy. */
-	if (!ret)
-		ret = utrace_set_syscall_filter(ue->task, ue->engine,
-						se.syscall_filter ? kf : NULL);
-	if (!ret)
-		ret = utrace_set_events(ue->task, ue->engine,
-					ud_core_events(se.events, ue->flags));
+	ret = ud_apply_settings(s, ue, &se, se.syscall_filter ? kf : NULL);
 	/* Bits were cleared while a callback ran: wait for it. */
 	if (ret == -EINPROGRESS)
 		ret = utrace_barrier(ue->task, ue->engine);

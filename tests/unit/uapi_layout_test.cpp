@@ -146,7 +146,7 @@ TEST(UapiLayout, FeatureBitsAreDistinct)
         UTRACE_FEAT_EXIT_MM_INTACT, UTRACE_FEAT_JCTL,        UTRACE_FEAT_FOLLOW,
         UTRACE_FEAT_KILL_ON_CLOSE,  UTRACE_FEAT_ALL_THREADS, UTRACE_FEAT_BARRIER,
         UTRACE_FEAT_FPREGS,         UTRACE_FEAT_XSTATE,      UTRACE_FEAT_RUN_ARGS,
-        UTRACE_FEAT_SIGNAL_HOLD};
+        UTRACE_FEAT_SIGNAL_HOLD,    UTRACE_FEAT_SE_GROUP};
     unsigned long long all = 0;
     for (auto b : bits) {
         EXPECT_EQ(b & (b - 1), 0ull) << "one bit each";

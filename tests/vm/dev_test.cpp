@@ -1062,9 +1062,9 @@ std::set<pid_t> taskTids(pid_t pid)
 TEST_F(UtraceDev, FeatureBitsForTheNewInterfaces)
 {
     __u64 f = features();
-    for (__u64 bit :
-         {UTRACE_FEAT_FOLLOW, UTRACE_FEAT_KILL_ON_CLOSE, UTRACE_FEAT_ALL_THREADS,
-          UTRACE_FEAT_BARRIER, UTRACE_FEAT_RUN_ARGS, UTRACE_FEAT_SIGNAL_HOLD, UTRACE_FEAT_FPREGS})
+    for (__u64 bit : {UTRACE_FEAT_FOLLOW, UTRACE_FEAT_KILL_ON_CLOSE, UTRACE_FEAT_ALL_THREADS,
+                      UTRACE_FEAT_BARRIER, UTRACE_FEAT_RUN_ARGS, UTRACE_FEAT_SIGNAL_HOLD,
+                      UTRACE_FEAT_FPREGS, UTRACE_FEAT_SE_GROUP})
         EXPECT_TRUE(f & bit) << "feature 0x" << std::hex << bit;
 }
 
@@ -1314,11 +1314,15 @@ TEST_F(UtraceDev, AllThreadsOfAProcessThatKeepsCloning)
         mine = mine || (e.handle == h && e.tid == c.pid);
     EXPECT_TRUE(mine) << "the handle returned is the tid's engine";
     EXPECT_GT(engines.size(), static_cast<size_t>(kSpawners));
-    // Events for all of them; new threads inherit their parent's settings.
-    for (auto &e : engines) {
-        int r = setEvents(e.handle, UTRACE_EV_SYSCALL_ENTRY, 0, 0, {SYS_lseek});
-        EXPECT_TRUE(r == 0 || r == -ESRCH) << strerror(-r);
+    // Events for all of them at once; threads created meanwhile inherit the
+    // settings their creator has, so every live engine has them afterwards.
+    ASSERT_EQ(setEvents(h, UTRACE_EV_SYSCALL_ENTRY, 0, UTRACE_SE_GROUP, {SYS_lseek}), 0);
+    for (auto &e : list(65536)) {
+        if (e.state != UTRACE_STATE_DEAD) {
+            EXPECT_EQ(e.events, UTRACE_EV_SYSCALL_ENTRY) << "engine " << e.handle;
+        }
     }
+    EXPECT_EQ(setEvents(h, UTRACE_EV_SYSCALL_ENTRY, 0, 0x4), -EINVAL) << "an unknown flag";
     // Any thread seen in /proc has an engine, or is gone, by a LIST soon after.
     int checked = 0;
     for (int round = 0; round < 10; round++) {

@@ -42,6 +42,7 @@
 #define UTRACE_FEAT_XSTATE _BITULL(13)		/* regset UTRACE_REGSET_XSTATE */
 #define UTRACE_FEAT_RUN_ARGS _BITULL(14)	/* UTRACE_VERDICT_RUN_ARGS */
 #define UTRACE_FEAT_SIGNAL_HOLD _BITULL(15)	/* UTRACE_VERDICT_HOLD */
+#define UTRACE_FEAT_SE_GROUP _BITULL(16)	/* UTRACE_SE_GROUP */
 
 /* Length of the module version string, NUL included. */
 #define UTRACE_VERSION_STRLEN 32
@@ -146,6 +147,7 @@ struct utrace_attach {
 
 /* struct utrace_set_events.flags */
 #define UTRACE_SE_CAPTURE_ARGS 0x1	/* syscall entry records carry args */
+#define UTRACE_SE_GROUP 0x2		/* every engine of the handle's ATTACH */
 
 /**
  * struct utrace_set_events - argument of UTRACE_IOC_SET_EVENTS
