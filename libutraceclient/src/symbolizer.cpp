@@ -1126,6 +1126,26 @@ const Dwfl_Thread_Callbacks Symbolizer::Impl::threadCallbacks = {
     &Impl::setInitialRegisters, nullptr,          nullptr,
 };
 
+std::string formatFrame(const Frame &f)
+{
+    std::string s = f.function.empty() ? "??" : f.function;
+    if (f.inlined) {
+        s += " [inlined]";
+    } else if (!f.function.empty() && f.offset) {
+        char off[32];
+        snprintf(off, sizeof off, "+0x%llx", static_cast<unsigned long long>(f.offset));
+        s += off;
+    }
+    if (f.source) {
+        s += " at " + f.source->file + ":" + std::to_string(f.source->line);
+        if (f.source->column)
+            s += ":" + std::to_string(f.source->column);
+    }
+    if (!f.module.empty())
+        s += " (" + f.module.substr(f.module.rfind('/') + 1) + ")";
+    return s;
+}
+
 Symbolizer::Symbolizer(SymbolizerSource src) : d_(std::make_unique<Impl>(std::move(src))) {}
 
 Symbolizer::~Symbolizer() = default;

@@ -227,8 +227,7 @@ TEST_F(Symbolizer, BacktraceThreeDeepWithInlineExpanded)
     auto frames = sym->backtrace(run.regs);
     std::string text;
     for (auto &f : frames)
-        text += "  " + f.function + (f.inlined ? " (inlined)" : "") + " " +
-                (f.source ? f.source->file + ":" + std::to_string(f.source->line) : "") + "\n";
+        text += "  " + utrace::formatFrame(f) + "\n";
     RecordProperty("backtrace", text);
     ASSERT_GE(frames.size(), 5u);
     struct Want {
@@ -276,6 +275,27 @@ TEST_F(Symbolizer, BacktraceThreeDeepWithInlineExpanded)
 
     auto two = sym->backtrace(run.regs, 2);
     EXPECT_EQ(two.size(), 2u);
+}
+
+TEST_F(Symbolizer, FormatFrame)
+{
+    auto frames = sym->describe(run.regs.rip);
+    ASSERT_EQ(frames.size(), 2u);
+    std::string src = SYMBOLS_FIXTURE_SOURCE;
+    std::string leaf = utrace::formatFrame(frames[0]);
+    EXPECT_EQ(leaf.find("symfix::leaf(int) [inlined] at " + src + ":" +
+                        std::to_string(markLine("capture")) + ":"),
+              0u)
+        << leaf;
+    EXPECT_TRUE(endsWith(leaf, " (symbols_fixture)")) << leaf;
+    char off[32];
+    snprintf(off, sizeof off, "+0x%llx", (unsigned long long)(run.regs.rip - run.r.level3));
+    std::string l3 = utrace::formatFrame(frames[1]);
+    EXPECT_EQ(l3.find(std::string("symfix::level3(int)") + off + " at " + src + ":" +
+                      std::to_string(markLine("level3-calls-leaf")) + ":"),
+              0u)
+        << l3;
+    EXPECT_EQ(utrace::formatFrame(utrace::Frame{}), "??");
 }
 
 TEST_F(Symbolizer, BacktraceWithoutMemoryStopsAtTheFirstFrame)

@@ -145,8 +145,7 @@ TEST_F(ClientSymbols, BacktraceAtASyscallThreeDeep)
     std::vector<utrace::Frame> frames = sym.backtrace(regs);
     std::string all;
     for (auto &f : frames)
-        all += "  " + f.function + " " +
-               (f.source ? f.source->file + ":" + std::to_string(f.source->line) : "") + "\n";
+        all += "  " + utrace::formatFrame(f) + "\n";
     SCOPED_TRACE("backtrace:\n" + all);
     RecordProperty("backtrace", all);
 

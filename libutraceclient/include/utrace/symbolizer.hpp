@@ -36,6 +36,11 @@ struct Frame {
     bool inlined = false; // an inlined call inside the next (outer) frame
 };
 
+// One line for a frame, as a backtrace prints it:
+//   "symfix::level2(int)+0x1a at /src/fixture.cpp:143:13 (symbols_fixture)"
+//   "leaf(int) [inlined] at ...", "?? (libfoo.so)" or "??" when unknown.
+std::string formatFrame(const Frame &f);
+
 struct SymbolizerSource {
     // /proc/PID/maps text of the target process.
     std::function<std::string(pid_t pid)> maps;
