@@ -292,6 +292,9 @@ void serveConnection(int fd, const std::string &peer)
 {
     logLine(peer + ": connected");
     std::string why = utrace::proto::serve(openSession, fd, fd, serveOptions(peer));
+    // The socket itself ends, even if a launched program still holds a copy
+    // of the descriptor between its fork and its exec.
+    shutdown(fd, SHUT_RDWR);
     close(fd);
     logLine(peer + ": session closed: " + why);
 }

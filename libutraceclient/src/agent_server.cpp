@@ -95,6 +95,13 @@ std::string Server::run()
                 }
                 return "the agent is shutting down";
             }
+            if (evIdx >= 0 && (fds[evIdx].revents & (POLLERR | POLLNVAL))) {
+                // Would wake us forever without records: end instead of spinning.
+                Error e(EIO, "the utrace agent's event descriptor failed; the session is "
+                             "closed");
+                sendError(Op::None, 0, e);
+                return e.sentence();
+            }
             if (evIdx >= 0 && fds[evIdx].revents)
                 forwardEvents();
             if (fds[0].revents) {
