@@ -404,6 +404,37 @@ TEST_F(Symbolizer, FileChangedOnDiskIsAProblemNotAWrongAnswer)
     EXPECT_EQ(f.back().function, "");
 }
 
+TEST_F(Symbolizer, RefreshFollowsTheMaps)
+{
+    // libc unmapped (as after an exec into a static program), then back.
+    auto src = hostSource(run);
+    std::string withoutLibc;
+    std::istringstream in(run.maps);
+    for (std::string line; std::getline(in, line);)
+        if (line.find("libc.so") == std::string::npos)
+            withoutLibc += line + "\n";
+    bool full = false;
+    src.maps = [&](pid_t) { return full ? run.maps : withoutLibc; };
+    utrace::Symbolizer s(src);
+    s.refresh(run.pid);
+    EXPECT_FALSE(s.lookup("libc.so.6:write").has_value());
+    EXPECT_EQ(s.lookup("symfix::level1"), run.r.level1);
+    full = true;
+    s.refresh(run.pid);
+    EXPECT_EQ(s.lookup("libc.so.6:write"), run.r.write);
+    EXPECT_EQ(s.lookup("symfix::level1"), run.r.level1);
+    auto frames = s.backtrace(run.regs);
+    ASSERT_GE(frames.size(), 5u);
+    EXPECT_EQ(frames[4].function, "main");
+    full = false;
+    s.refresh(run.pid);
+    EXPECT_FALSE(s.lookup("libc.so.6:write").has_value());
+    auto w = s.describe(run.r.write);
+    ASSERT_EQ(w.size(), 1u);
+    EXPECT_EQ(w[0].function, "");
+    EXPECT_EQ(w[0].module, "");
+}
+
 TEST_F(Symbolizer, ErrorsSayWhatToDo)
 {
     utrace::Symbolizer fresh(hostSource(run));

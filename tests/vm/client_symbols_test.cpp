@@ -1,8 +1,8 @@
 // ClientSymbols: the Symbolizer on a thread held by the real /dev/utrace.
 // A forked child of this (static, -g) binary calls level1 -> level2 ->
-// level3 -> getppid(); an engine holds it at that syscall's entry, and the
-// Symbolizer unwinds it from the engine's registers and memory
-// (transportSource over LocalTransport: no ptrace anywhere).
+// level3 -> askParent (always inlined) -> getppid(); an engine holds it at that syscall's entry,
+// and the Symbolizer unwinds it from the engine's registers and memory (transportSource over
+// LocalTransport: no ptrace anywhere).
 #include "utrace/error.hpp"
 #include "utrace/event.hpp"
 #include "utrace/symbolizer.hpp"
@@ -23,10 +23,17 @@
 // three lines below it.
 namespace vmsym {
 
+constexpr int kInlineLine = __LINE__ + 3;
+static inline __attribute__((always_inline)) int askParent(int n)
+{
+    int r = int(getppid());
+    return r ^ n;
+}
+
 constexpr int kLevel3Line = __LINE__ + 3;
 __attribute__((noipa)) int level3(int n)
 {
-    int r = int(getppid());
+    int r = askParent(n);
     return r + n;
 }
 
@@ -150,21 +157,23 @@ TEST_F(ClientSymbols, BacktraceAtASyscallThreeDeep)
     RecordProperty("backtrace", all);
 
     // Frame 0 is the libc wrapper (no line: static libc has no DWARF).
-    ASSERT_GE(frames.size(), 5u);
+    ASSERT_GE(frames.size(), 6u);
     EXPECT_EQ(frames[0].pc, regs.rip);
     EXPECT_NE(frames[0].function.find("getppid"), std::string::npos);
     struct Want {
         const char *function;
         int line;
+        bool inlined;
     };
-    const Want want[] = {{"vmsym::level3(int)", vmsym::kLevel3Line},
-                         {"vmsym::level2(int)", vmsym::kLevel2Line},
-                         {"vmsym::level1(int)", vmsym::kLevel1Line}};
+    const Want want[] = {{"vmsym::askParent(int)", vmsym::kInlineLine, true},
+                         {"vmsym::level3(int)", vmsym::kLevel3Line, false},
+                         {"vmsym::level2(int)", vmsym::kLevel2Line, false},
+                         {"vmsym::level1(int)", vmsym::kLevel1Line, false}};
     for (size_t i = 0; i < std::size(want); i++) {
         const utrace::Frame &f = frames[i + 1];
         SCOPED_TRACE(want[i].function);
         EXPECT_EQ(f.function, want[i].function);
-        EXPECT_FALSE(f.inlined);
+        EXPECT_EQ(f.inlined, want[i].inlined);
         ASSERT_TRUE(f.source.has_value());
         EXPECT_EQ(f.source->line, want[i].line);
         EXPECT_TRUE(endsWith(f.source->file, "/client_symbols_test.cpp")) << f.source->file;
