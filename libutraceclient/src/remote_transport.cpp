@@ -411,7 +411,9 @@ void RemoteTransport::handshake(int timeoutMs)
 {
     Hello mine;
     mine.role = Role::Client;
-    mine.software = "libutraceclient " + std::to_string(kVersion);
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    mine.software = "libutraceclient (pid " + std::to_string(getpid()) + " on " + host + ")";
     sendFrame(Kind::Hello, Op::None, 0, encodeHello(mine));
     dec_.expectHello(true);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
@@ -722,7 +724,8 @@ std::unique_ptr<Transport> openRemote(const std::string &url)
                                     "exec:ssh HOST utrace-agent --stdio");
         pid_t child = -1;
         int fd = spawnCommand(url, command, &child);
-        return proto::openRemoteFd(fd, url, child);
+        // ssh may ask for a password or a host key confirmation first.
+        return proto::openRemoteFd(fd, url, child, 120000);
     }
     throw Error(EINVAL,
                 "remote address \"" + url + "\" is neither tcp://HOST:PORT nor exec:COMMAND");
