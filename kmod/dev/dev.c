@@ -1196,7 +1196,11 @@ static int ud_attach_locked(struct ud_session *s, struct task_struct *task,
 	kref_get(&s->kref);
 	ue->s = s;
 
-	ret = xa_alloc(&s->engines, &id, NULL, xa_limit_31b, GFP_KERNEL);
+	/*
+	 * From 1, not xa_limit_31b: erasing index 0 (DETACH of handle 0)
+	 * marks it free even in an ALLOC1 array, and 0 is never a handle.
+	 */
+	ret = xa_alloc(&s->engines, &id, NULL, XA_LIMIT(1, INT_MAX), GFP_KERNEL);
 	if (ret) {
 		ud_free_unattached(ue);
 		return ret;
