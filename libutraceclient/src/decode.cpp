@@ -83,12 +83,12 @@ std::string choice(uint64_t v, std::span<const Named> t, const char *fallbackPre
 namespace {
 
 const Named kOpenFlags[] = {
-    {0100, "O_CREAT"},        {0200, "O_EXCL"},         {0400, "O_NOCTTY"},
-    {01000, "O_TRUNC"},       {02000, "O_APPEND"},      {04000, "O_NONBLOCK"},
-    {04010000, "O_SYNC"},     {010000, "O_DSYNC"},      {020000, "O_ASYNC"},
-    {040000, "O_DIRECT"},     {0100000, "O_LARGEFILE"}, {020200000, "O_TMPFILE"},
-    {0200000, "O_DIRECTORY"}, {0400000, "O_NOFOLLOW"},  {01000000, "O_NOATIME"},
-    {02000000, "O_CLOEXEC"},  {010000000, "O_PATH"},
+    {0100, "O_CREAT"},        {0200, "O_EXCL"},        {0400, "O_NOCTTY"},
+    {01000, "O_TRUNC"},       {02000, "O_APPEND"},     {04000, "O_NONBLOCK"},
+    {04010000, "O_SYNC"},     {010000, "O_DSYNC"},     {040000, "O_DIRECT"},
+    {0100000, "O_LARGEFILE"}, {0400000, "O_NOFOLLOW"}, {01000000, "O_NOATIME"},
+    {02000000, "O_CLOEXEC"},  {010000000, "O_PATH"},   {020200000, "O_TMPFILE"},
+    {0200000, "O_DIRECTORY"}, {020000, "O_ASYNC"},
 };
 
 const Named kProt[] = {
@@ -98,24 +98,6 @@ const Named kProt[] = {
     {8, "PROT_SEM"},
     {0x01000000, "PROT_GROWSDOWN"},
     {0x02000000, "PROT_GROWSUP"},
-};
-
-const Named kMmapFlags[] = {
-    {0x10, "MAP_FIXED"},
-    {0x20, "MAP_ANONYMOUS"},
-    {0x40, "MAP_32BIT"},
-    {0x100, "MAP_GROWSDOWN"},
-    {0x800, "MAP_DENYWRITE"},
-    {0x1000, "MAP_EXECUTABLE"},
-    {0x2000, "MAP_LOCKED"},
-    {0x4000, "MAP_NORESERVE"},
-    {0x8000, "MAP_POPULATE"},
-    {0x10000, "MAP_NONBLOCK"},
-    {0x20000, "MAP_STACK"},
-    {0x40000, "MAP_HUGETLB"},
-    {0x80000, "MAP_SYNC"},
-    {0x100000, "MAP_FIXED_NOREPLACE"},
-    {0x4000000, "MAP_UNINITIALIZED"},
 };
 
 const Named kCloneFlags[] = {
@@ -434,6 +416,7 @@ const Named kFlock[] = {
     {1, "LOCK_SH"}, {2, "LOCK_EX"}, {4, "LOCK_NB"}, {8, "LOCK_UN"}, {32, "LOCK_MAND"}};
 
 const Named kStatxMask[] = {
+    {0xfff, "STATX_ALL"},
     {0x7ff, "STATX_BASIC_STATS"},
     {1, "STATX_TYPE"},
     {2, "STATX_MODE"},
@@ -562,10 +545,10 @@ const Named kPollEvents[] = {
 const size_t kPollEventsCount = std::size(kPollEvents);
 
 const Named kSaFlags[] = {
-    {1, "SA_NOCLDSTOP"},          {2, "SA_NOCLDWAIT"},          {4, "SA_SIGINFO"},
-    {0x400, "SA_UNSUPPORTED"},    {0x800, "SA_EXPOSE_TAGBITS"}, {0x04000000, "SA_RESTORER"},
-    {0x08000000, "SA_ONSTACK"},   {0x10000000, "SA_RESTART"},   {0x40000000, "SA_NODEFER"},
-    {0x80000000, "SA_RESETHAND"},
+    {0x04000000, "SA_RESTORER"},  {0x08000000, "SA_ONSTACK"},   {0x10000000, "SA_RESTART"},
+    {0x40000000, "SA_NODEFER"},   {0x80000000, "SA_RESETHAND"}, {4, "SA_SIGINFO"},
+    {1, "SA_NOCLDSTOP"},          {2, "SA_NOCLDWAIT"},          {0x400, "SA_UNSUPPORTED"},
+    {0x800, "SA_EXPOSE_TAGBITS"},
 };
 const size_t kSaFlagsCount = std::size(kSaFlags);
 
@@ -674,12 +657,20 @@ std::string openFlags(uint64_t v, bool withAccessMode)
 
 std::string modeStr(uint64_t mode)
 {
+    // A mode with a file type is a file's (stat): strace names its set-id and
+    // sticky bits there. A bare permission argument stays octal: chmod(p, 04755).
+    if (!(mode & 0170000))
+        return octal(mode & 07777);
     std::string out;
     if (const char *type = lookup(mode & 0170000, kFileTypes))
         out = std::string(type) + "|";
-    else if (mode & 0170000)
+    else
         out = octal(mode & 0170000) + "|";
-    return out + octal(mode & 07777);
+    static const Named kSpecial[] = {{04000, "S_ISUID"}, {02000, "S_ISGID"}, {01000, "S_ISVTX"}};
+    for (const auto &b : kSpecial)
+        if (mode & b.value)
+            out += std::string(b.name) + "|";
+    return out + octal(mode & 0777);
 }
 
 std::string cloneFlags(uint64_t v)

@@ -172,7 +172,14 @@ std::string statxArg(const MemoryReader &mem, uint64_t addr)
     if (!readExact(mem, addr, b, sizeof(b)))
         return ptr(addr);
     std::string out = "{stx_mask=" + flags(field<uint32_t>(b, 0), table(ArgType::StatxMask));
-    out += ", stx_attributes=" + hex(field<uint64_t>(b, 8));
+    static const Named kAttrs[] = {
+        {0x4, "STATX_ATTR_COMPRESSED"},    {0x10, "STATX_ATTR_IMMUTABLE"},
+        {0x20, "STATX_ATTR_APPEND"},       {0x40, "STATX_ATTR_NODUMP"},
+        {0x800, "STATX_ATTR_ENCRYPTED"},   {0x1000, "STATX_ATTR_AUTOMOUNT"},
+        {0x2000, "STATX_ATTR_MOUNT_ROOT"}, {0x100000, "STATX_ATTR_VERITY"},
+        {0x200000, "STATX_ATTR_DAX"},      {0x400000, "STATX_ATTR_WRITE_ATOMIC"},
+    };
+    out += ", stx_attributes=" + flags(field<uint64_t>(b, 8), kAttrs);
     out += ", stx_mode=" + modeStr(field<uint16_t>(b, 28));
     uint32_t type = field<uint16_t>(b, 28) & 0170000;
     if (type == 0020000 || type == 0060000)
@@ -181,6 +188,86 @@ std::string statxArg(const MemoryReader &mem, uint64_t addr)
     else
         out += ", stx_size=" + udec(field<uint64_t>(b, 40));
     return out + ", ...}";
+}
+
+std::string statfsArg(const MemoryReader &mem, uint64_t addr)
+{
+    uint64_t f[11]; // x86-64 struct statfs up to f_flags
+    if (!readExact(mem, addr, f, sizeof(f)))
+        return ptr(addr);
+    static const Named kMagic[] = {
+        {0xef53, "EXT2_SUPER_MAGIC"},
+        {0x01021994, "TMPFS_MAGIC"},
+        {0x9fa0, "PROC_SUPER_MAGIC"},
+        {0x62656572, "SYSFS_MAGIC"},
+        {0x794c7630, "OVERLAYFS_SUPER_MAGIC"},
+        {0x9123683e, "BTRFS_SUPER_MAGIC"},
+        {0x58465342, "XFS_SUPER_MAGIC"},
+        {0x1cd1, "DEVPTS_SUPER_MAGIC"},
+        {0x63677270, "CGROUP2_SUPER_MAGIC"},
+        {0x27e0eb, "CGROUP_SUPER_MAGIC"},
+        {0xf97cff8c, "SELINUX_MAGIC"},
+        {0x6969, "NFS_SUPER_MAGIC"},
+        {0x73717368, "SQUASHFS_MAGIC"},
+        {0x64626720, "DEBUGFS_MAGIC"},
+        {0x74726163, "TRACEFS_MAGIC"},
+        {0x858458f6, "RAMFS_MAGIC"},
+        {0xcafe4a11, "BPF_FS_MAGIC"},
+        {0x01021997, "V9FS_MAGIC"},
+        {0x65735546, "FUSE_SUPER_MAGIC"},
+        {0x73636673, "SECURITYFS_MAGIC"},
+        {0x6e736673, "NSFS_MAGIC"},
+        {0x19800202, "MQUEUE_MAGIC"},
+        {0x958458f6, "HUGETLBFS_MAGIC"},
+        {0x4d44, "MSDOS_SUPER_MAGIC"},
+        {0x9660, "ISOFS_SUPER_MAGIC"},
+        {0xde5e81e4, "EFIVARFS_MAGIC"},
+        {0x2fc12fc1, "ZFS_SUPER_MAGIC"},
+        {0xf2f52010, "F2FS_SUPER_MAGIC"},
+    };
+    static const Named kStFlags[] = {
+        {1, "ST_RDONLY"},      {2, "ST_NOSUID"},         {4, "ST_NODEV"},
+        {8, "ST_NOEXEC"},      {16, "ST_SYNCHRONOUS"},   {0x20, "ST_VALID"},
+        {64, "ST_MANDLOCK"},   {1024, "ST_NOATIME"},     {2048, "ST_NODIRATIME"},
+        {4096, "ST_RELATIME"}, {8192, "ST_NOSYMFOLLOW"},
+    };
+    auto fsid = [&](int i) { return hex(static_cast<uint32_t>(f[7] >> (32 * i))); };
+    return "{f_type=" + choice(f[0], kMagic) + ", f_bsize=" + udec(f[1]) +
+           ", f_blocks=" + udec(f[2]) + ", f_bfree=" + udec(f[3]) + ", f_bavail=" + udec(f[4]) +
+           ", f_files=" + udec(f[5]) + ", f_ffree=" + udec(f[6]) + ", f_fsid={val=[" + fsid(0) +
+           ", " + fsid(1) + "]}, f_namelen=" + udec(f[8]) + ", f_frsize=" + udec(f[9]) +
+           ", f_flags=" + flags(f[10], kStFlags) + "}";
+}
+
+std::string sysinfoArg(const MemoryReader &mem, uint64_t addr)
+{
+    uint8_t b[112];
+    if (!readExact(mem, addr, b, sizeof(b)))
+        return ptr(addr);
+    auto u = [&](size_t off) { return udec(field<uint64_t>(b, off)); };
+    return "{uptime=" + u(0) + ", loads=[" + u(8) + ", " + u(16) + ", " + u(24) +
+           "], totalram=" + u(32) + ", freeram=" + u(40) + ", sharedram=" + u(48) +
+           ", bufferram=" + u(56) + ", totalswap=" + u(64) + ", freeswap=" + u(72) +
+           ", procs=" + udec(field<uint16_t>(b, 80)) + ", totalhigh=" + u(88) +
+           ", freehigh=" + u(96) + ", mem_unit=" + udec(field<uint32_t>(b, 104)) + "}";
+}
+
+// A bit array (cpu_set_t) of len bytes: "[0 1]".
+std::string bitsArg(const MemoryReader &mem, uint64_t addr, uint64_t len)
+{
+    len = std::min<uint64_t>(len, 8192);
+    auto b = readSome(mem, addr, static_cast<size_t>(len));
+    if (b.size() < len || addr == 0)
+        return ptr(addr);
+    std::string out = "[";
+    bool first = true;
+    for (size_t bit = 0; bit < b.size() * 8; bit++) {
+        if (!(b[bit / 8] & (1u << (bit % 8))))
+            continue;
+        out += (first ? "" : " ") + std::to_string(bit);
+        first = false;
+    }
+    return out + "]";
 }
 
 std::string timespecArg(const MemoryReader &mem, uint64_t addr)
@@ -563,6 +650,66 @@ std::string openHowArg(const MemoryReader &mem, uint64_t addr, uint64_t size)
 
 const Named kFdFlags[] = {{1, "FD_CLOEXEC"}};
 
+std::string gidsArg(const MemoryReader &mem, uint64_t addr, uint64_t n, size_t limit)
+{
+    if (addr == 0)
+        return "NULL";
+    size_t shown = static_cast<size_t>(std::min<uint64_t>(n, limit));
+    auto b = readSome(mem, addr, shown * 4);
+    if (b.size() < shown * 4)
+        return hex(addr);
+    std::string out = "[";
+    for (size_t i = 0; i < shown; i++)
+        out += (i ? ", " : "") + udec(field<uint32_t>(b.data(), i * 4));
+    if (n > shown)
+        out += ", ...";
+    return out + "]";
+}
+
+const Named kCapabilities[] = {
+    {0, "CAP_CHOWN"},
+    {1, "CAP_DAC_OVERRIDE"},
+    {2, "CAP_DAC_READ_SEARCH"},
+    {3, "CAP_FOWNER"},
+    {4, "CAP_FSETID"},
+    {5, "CAP_KILL"},
+    {6, "CAP_SETGID"},
+    {7, "CAP_SETUID"},
+    {8, "CAP_SETPCAP"},
+    {9, "CAP_LINUX_IMMUTABLE"},
+    {10, "CAP_NET_BIND_SERVICE"},
+    {11, "CAP_NET_BROADCAST"},
+    {12, "CAP_NET_ADMIN"},
+    {13, "CAP_NET_RAW"},
+    {14, "CAP_IPC_LOCK"},
+    {15, "CAP_IPC_OWNER"},
+    {16, "CAP_SYS_MODULE"},
+    {17, "CAP_SYS_RAWIO"},
+    {18, "CAP_SYS_CHROOT"},
+    {19, "CAP_SYS_PTRACE"},
+    {20, "CAP_SYS_PACCT"},
+    {21, "CAP_SYS_ADMIN"},
+    {22, "CAP_SYS_BOOT"},
+    {23, "CAP_SYS_NICE"},
+    {24, "CAP_SYS_RESOURCE"},
+    {25, "CAP_SYS_TIME"},
+    {26, "CAP_SYS_TTY_CONFIG"},
+    {27, "CAP_MKNOD"},
+    {28, "CAP_LEASE"},
+    {29, "CAP_AUDIT_WRITE"},
+    {30, "CAP_AUDIT_CONTROL"},
+    {31, "CAP_SETFCAP"},
+    {32, "CAP_MAC_OVERRIDE"},
+    {33, "CAP_MAC_ADMIN"},
+    {34, "CAP_SYSLOG"},
+    {35, "CAP_WAKE_ALARM"},
+    {36, "CAP_BLOCK_SUSPEND"},
+    {37, "CAP_AUDIT_READ"},
+    {38, "CAP_PERFMON"},
+    {39, "CAP_BPF"},
+    {40, "CAP_CHECKPOINT_RESTORE"},
+};
+
 bool flagsWithAccessMode(std::string_view name)
 {
     return name == "open" || name == "openat" || name == "mq_open" || name == "open_by_handle_at" ||
@@ -602,7 +749,7 @@ std::string sockTypeStr(uint64_t v)
         {1, "SOCK_STREAM"},    {2, "SOCK_DGRAM"}, {3, "SOCK_RAW"},     {4, "SOCK_RDM"},
         {5, "SOCK_SEQPACKET"}, {6, "SOCK_DCCP"},  {10, "SOCK_PACKET"},
     };
-    static const Named kTypeFlags[] = {{04000, "SOCK_NONBLOCK"}, {02000000, "SOCK_CLOEXEC"}};
+    static const Named kTypeFlags[] = {{02000000, "SOCK_CLOEXEC"}, {04000, "SOCK_NONBLOCK"}};
     uint64_t type = v & 0xf, rest = v & ~uint64_t{0xf};
     std::string out = type ? choice(type, kTypes) : std::string();
     if (rest) {
@@ -642,8 +789,36 @@ std::string sockOptStr(uint64_t level, uint64_t opt)
     };
     if (level == 1)
         return choice(opt, table(ArgType::SockOptName));
+    static const Named kIp[] = {
+        {1, "IP_TOS"},
+        {2, "IP_TTL"},
+        {3, "IP_HDRINCL"},
+        {4, "IP_OPTIONS"},
+        {8, "IP_PKTINFO"},
+        {10, "IP_MTU_DISCOVER"},
+        {11, "IP_RECVERR"},
+        {12, "IP_RECVTTL"},
+        {14, "IP_MTU"},
+        {15, "IP_FREEBIND"},
+        {19, "IP_TRANSPARENT"},
+        {32, "IP_MULTICAST_IF"},
+        {33, "IP_MULTICAST_TTL"},
+        {34, "IP_MULTICAST_LOOP"},
+        {35, "IP_ADD_MEMBERSHIP"},
+        {36, "IP_DROP_MEMBERSHIP"},
+        {49, "IP_BIND_ADDRESS_NO_PORT"},
+    };
+    static const Named kIpv6[] = {
+        {16, "IPV6_UNICAST_HOPS"}, {23, "IPV6_MTU_DISCOVER"}, {24, "IPV6_MTU"},
+        {25, "IPV6_RECVERR"},      {26, "IPV6_V6ONLY"},       {49, "IPV6_RECVPKTINFO"},
+        {67, "IPV6_TCLASS"},
+    };
     if (level == 6)
         return choice(opt, kTcp);
+    if (level == 0)
+        return choice(opt, kIp);
+    if (level == 41)
+        return choice(opt, kIpv6);
     return sdec(static_cast<int32_t>(opt));
 }
 
@@ -722,6 +897,10 @@ std::string renderTyped(ArgType t, uint64_t v, const Ctx &c, size_t i)
         return statArg(mem, v);
     case ArgType::Statx:
         return statxArg(mem, v);
+    case ArgType::Statfs:
+        return statfsArg(mem, v);
+    case ArgType::Sysinfo:
+        return sysinfoArg(mem, v);
     case ArgType::Pollfds:
         return pollfdsArg(mem, v, next, limit, false);
     case ArgType::Iovec:
@@ -796,18 +975,18 @@ std::string renderTyped(ArgType t, uint64_t v, const Ctx &c, size_t i)
             {0x10, "MAP_FIXED"},
             {0x20, "MAP_ANONYMOUS"},
             {0x40, "MAP_32BIT"},
+            {0x4000, "MAP_NORESERVE"},
+            {0x8000, "MAP_POPULATE"},
+            {0x10000, "MAP_NONBLOCK"},
             {0x100, "MAP_GROWSDOWN"},
             {0x800, "MAP_DENYWRITE"},
             {0x1000, "MAP_EXECUTABLE"},
             {0x2000, "MAP_LOCKED"},
-            {0x4000, "MAP_NORESERVE"},
-            {0x8000, "MAP_POPULATE"},
-            {0x10000, "MAP_NONBLOCK"},
             {0x20000, "MAP_STACK"},
             {0x40000, "MAP_HUGETLB"},
             {0x80000, "MAP_SYNC"},
-            {0x100000, "MAP_FIXED_NOREPLACE"},
             {0x4000000, "MAP_UNINITIALIZED"},
+            {0x100000, "MAP_FIXED_NOREPLACE"},
         };
         return rest ? out + "|" + flags(rest, kMapFlags) : out;
     }
@@ -894,6 +1073,29 @@ size_t visibleArgs(const SyscallInfo &s, const std::array<uint64_t, 6> &a)
     return s.argc;
 }
 
+// The socklen_t * arguments the caller fills and the kernel rewrites.
+size_t valueResultLength(std::string_view n)
+{
+    if (n == "accept" || n == "accept4" || n == "getsockname" || n == "getpeername")
+        return 2;
+    if (n == "recvfrom")
+        return 5;
+    if (n == "getsockopt")
+        return 4;
+    return SIZE_MAX;
+}
+
+// Arguments written by the kernel only for some requests.
+bool rerenderAtExit(std::string_view n, size_t i, const std::array<uint64_t, 6> &a)
+{
+    if (n == "getsockopt" && i == 3)
+        return true;
+    if (n == "ioctl" && i == 2) // the int-returning requests
+        return a[1] == 0x541B || a[1] == 0x5411 || a[1] == 0x540F || a[1] == 0x5429 ||
+               a[1] == 0x80045430;
+    return false;
+}
+
 std::string specialArg(const SyscallInfo &s, size_t i, const Ctx &c, bool &handled)
 {
     handled = true;
@@ -934,7 +1136,9 @@ std::string specialArg(const SyscallInfo &s, size_t i, const Ctx &c, bool &handl
             return quoted(c.mem, a[1], 16);
         if (a[0] == 1) // PR_SET_PDEATHSIG
             return a[1] ? signalName(static_cast<int>(a[1])) : "0";
-        if (a[0] == 4 || a[0] == 8 || a[0] == 23 || a[0] == 24 || a[0] == 36 || a[0] == 38)
+        if (a[0] == 23 || a[0] == 24) // PR_CAPBSET_READ/DROP
+            return choice(a[1], kCapabilities, "CAP_");
+        if (a[0] == 4 || a[0] == 8 || a[0] == 36 || a[0] == 38)
             return udec(a[1]);
     }
     if (n == "socket" && i == 2)
@@ -945,9 +1149,20 @@ std::string specialArg(const SyscallInfo &s, size_t i, const Ctx &c, bool &handl
         return intPtrArg(c.mem, a[3]);
     if (n == "getsockopt" && i == 3 && c.exiting && c.ret == 0) {
         auto len = readAs<uint32_t>(c.mem, a[4]);
+        auto v = readAs<int32_t>(c.mem, a[3]);
+        if (len && *len == 4 && v && a[1] == 1 && a[2] == 4 && *v > 0) // SO_ERROR: an errno
+            return "[" + errnoName(*v) + "]";
         if (len && *len == 4)
             return intPtrArg(c.mem, a[3]);
     }
+    if (n == "ioctl" && i == 2 && c.exiting && c.ret >= 0 && rerenderAtExit(n, i, a))
+        return intPtrArg(c.mem, a[2]);
+    if ((n == "accept" || n == "accept4" || n == "getsockname" || n == "getpeername") && i == 2)
+        return intPtrArg(c.mem, a[2]);
+    if (n == "recvfrom" && i == 5)
+        return intPtrArg(c.mem, a[5]);
+    if (n == "getsockopt" && i == 4)
+        return intPtrArg(c.mem, a[4]);
     if (n == "openat2" && i == 2)
         return openHowArg(c.mem, a[2], a[3]);
     if ((n == "execve" && i == 0) || (n == "execveat" && i == 1))
@@ -956,9 +1171,73 @@ std::string specialArg(const SyscallInfo &s, size_t i, const Ctx &c, bool &handl
         return intArg(a[4]);
     if ((n == "kill" || n == "tkill") && i == 0)
         return intArg(a[0]);
-    if (n == "getdents64" || n == "getdents") {
-        if (i == 1 && c.exiting && c.ret > 0)
-            return hex(a[1]) + " /* " + std::to_string(c.ret) + " bytes */";
+    if ((n == "getdents64" || n == "getdents") && i == 1 && c.exiting && c.ret >= 0) {
+        // Count the records: each has its length at offset 16 (both formats).
+        auto d = readSome(c.mem, a[1], static_cast<size_t>(std::min<int64_t>(c.ret, 1 << 20)));
+        if (static_cast<int64_t>(d.size()) == c.ret) {
+            size_t count = 0;
+            for (size_t off = 0; off + 18 <= d.size(); count++) {
+                uint16_t reclen = field<uint16_t>(d.data(), off + 16);
+                if (reclen == 0)
+                    break;
+                off += reclen;
+            }
+            return hex(a[1]) + " /* " + std::to_string(count) +
+                   (count == 1 ? " entry */" : " entries */");
+        }
+        return hex(a[1]);
+    }
+    if (n == "getrandom" && i == 0 && c.exiting && c.ret >= 0) {
+        // Random bytes: strace quotes them all in hex.
+        size_t want =
+            static_cast<size_t>(std::min<uint64_t>(static_cast<uint64_t>(c.ret), c.o.stringLimit));
+        auto d = readSome(c.mem, a[0], want);
+        if (d.size() < want)
+            return hex(a[0]);
+        std::string out = "\"";
+        char b[8];
+        for (uint8_t ch : d) {
+            std::snprintf(b, sizeof(b), "\\x%02x", ch);
+            out += b;
+        }
+        return out + "\"" + (static_cast<uint64_t>(c.ret) > want ? "..." : "");
+    }
+    if (n == "fadvise64" && i == 3) {
+        static const Named kAdvice[] = {{0, "POSIX_FADV_NORMAL"},     {1, "POSIX_FADV_RANDOM"},
+                                        {2, "POSIX_FADV_SEQUENTIAL"}, {3, "POSIX_FADV_WILLNEED"},
+                                        {4, "POSIX_FADV_DONTNEED"},   {5, "POSIX_FADV_NOREUSE"}};
+        return choice(static_cast<uint32_t>(a[3]), kAdvice);
+    }
+    if (n == "renameat2" && i == 4) {
+        static const Named kRename[] = {
+            {1, "RENAME_NOREPLACE"}, {2, "RENAME_EXCHANGE"}, {4, "RENAME_WHITEOUT"}};
+        return flags(a[4], kRename);
+    }
+    if (n == "sched_getaffinity" && i == 2 && c.exiting && c.ret > 0)
+        return bitsArg(c.mem, a[2], static_cast<uint64_t>(c.ret));
+    if (n == "sched_setaffinity" && i == 2)
+        return bitsArg(c.mem, a[2], a[1]);
+    if (n == "getgroups" && i == 1) {
+        if (!c.exiting || c.ret < 0 || a[1] == 0)
+            return ptr(a[1]);
+        if (a[0] == 0) // a size query: nothing written
+            return "[]";
+        return gidsArg(c.mem, a[1], static_cast<uint64_t>(c.ret), c.o.stringLimit);
+    }
+    if (n == "setgroups" && i == 1)
+        return gidsArg(c.mem, a[1], a[0], c.o.stringLimit);
+    if ((n == "nanosleep" && i == 1) || (n == "clock_nanosleep" && i == 3)) {
+        // The remaining time is written only when a signal cut the sleep short.
+        if (!c.exiting || c.ret != -4)
+            return ptr(a[i]);
+        return timespecArg(c.mem, a[i]);
+    }
+    if (n == "statx" && i == 2) {
+        // Neither sync flag means the default, which strace names.
+        std::string f = flags(a[2] & ~uint64_t{0x6000}, table(ArgType::AtFlags), "");
+        if (a[2] & 0x6000)
+            return flags(a[2], table(ArgType::AtFlags));
+        return f.empty() ? "AT_STATX_SYNC_AS_STAT" : "AT_STATX_SYNC_AS_STAT|" + f;
     }
     if ((n == "rt_sigprocmask" || n == "rt_sigaction") && i == 3)
         return udec(a[3]);
@@ -1035,7 +1314,8 @@ std::string resultAnnotation(const SyscallEntry &e, int64_t ret, const MemoryRea
     if (!s || !e.hasArgs || o.raw || isErrorReturn(ret))
         return {};
     if (s->name == "fcntl" && e.args[1] == 1)
-        return " (flags " + std::string(ret & 1 ? "FD_CLOEXEC" : "0") + ")";
+        return ret == 0 ? std::string()
+                        : " (flags " + flags(static_cast<uint64_t>(ret), kFdFlags) + ")";
     if (s->name == "fcntl" && e.args[1] == 3)
         return " (flags " + openFlags(static_cast<uint64_t>(ret), true) + ")";
     if ((s->name == "poll" || s->name == "ppoll") && ret > 0)
@@ -1238,9 +1518,19 @@ std::string renderSyscallExit(const SyscallEntry &e, const std::vector<std::stri
     const SyscallInfo *s = syscallInfo(e.nr);
     if (s && e.hasArgs && !o.raw && s->name != "clone") {
         Ctx c{mem, o, s, e.args, true, ret};
-        for (size_t i = 0; i < args.size() && i < s->argc; i++)
-            if (isOut(s, i) || (s->name == "getsockopt" && i == 3))
+        size_t lenArg = valueResultLength(s->name);
+        for (size_t i = 0; i < args.size() && i < s->argc; i++) {
+            if (i == lenArg && !isErrorReturn(ret)) {
+                // A length the caller gave and the kernel changed: [28 => 16].
+                std::string now = intPtrArg(mem, e.args[i]);
+                if (args[i].starts_with("[") && now.starts_with("[") && now != args[i])
+                    args[i] = args[i].substr(0, args[i].size() - 1) + " => " + now.substr(1);
+                else
+                    args[i] = now;
+            } else if (isOut(s, i) || rerenderAtExit(s->name, i, e.args)) {
                 args[i] = renderArg(*s, i, c);
+            }
+        }
     }
     std::string result = renderSyscallResult(e.nr, ret);
     // fcntl's flag getters return flags: strace shows them in hex.

@@ -8,27 +8,37 @@
 #include <linux/sched.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iostream>
 #include <map>
+#include <regex>
 #include <set>
 #include <stdexcept>
 
@@ -338,7 +348,7 @@ TEST(Decode, FlagRendering)
         {OpenFlags, O_WRONLY | O_CREAT | O_TRUNC, "O_WRONLY|O_CREAT|O_TRUNC"},
         {OpenFlags, O_RDWR | O_NONBLOCK | O_APPEND, "O_RDWR|O_APPEND|O_NONBLOCK"},
         {OpenFlags, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
-         "O_RDONLY|O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC"},
+         "O_RDONLY|O_NOFOLLOW|O_CLOEXEC|O_DIRECTORY"},
         {OpenFlags, O_WRONLY | O_SYNC, "O_WRONLY|O_SYNC"},
         {OpenFlags, O_WRONLY | O_DSYNC, "O_WRONLY|O_DSYNC"},
         {OpenFlags, O_RDWR | O_TMPFILE, "O_RDWR|O_TMPFILE"},
@@ -386,7 +396,7 @@ TEST(Decode, FlagRendering)
         {SockDomain, AF_UNIX, "AF_UNIX"},
         {SockDomain, AF_NETLINK, "AF_NETLINK"},
         {SockType, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-         "SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC"},
+         "SOCK_STREAM|SOCK_CLOEXEC|SOCK_NONBLOCK"},
         {SockType, SOCK_DGRAM, "SOCK_DGRAM"},
         {SockType, SOCK_CLOEXEC, "SOCK_CLOEXEC"},
         {WaitOptions, WNOHANG | __WALL, "WNOHANG|__WALL"},
@@ -608,7 +618,7 @@ TEST(Decode, ReadWritesItsBufferAtExit)
               "readlink(\"/proc/self/exe\", \"target\", 4096) = 6");
     uint64_t rnd = m.put(0x8000, "\x01\x02\xfe");
     EXPECT_EQ(renderSyscall(call(SYS_getrandom, {rnd, 3, 1}), 3, mem),
-              "getrandom(\"\\1\\2\\376\", 3, GRND_NONBLOCK) = 3");
+              "getrandom(\"\\x01\\x02\\xfe\", 3, GRND_NONBLOCK) = 3"); // all hex, as strace
     uint64_t cwd = m.putCString(0x9000, "/home/user");
     EXPECT_EQ(renderSyscall(call(SYS_getcwd, {cwd, 4096}), 11, mem),
               "getcwd(\"/home/user\", 4096) = 11");
@@ -642,12 +652,74 @@ TEST(Decode, StatStructs)
     sx.stx_size = 4096;
     uint64_t sxp = m.putValue(0x4000, sx);
     uint64_t etc = m.putCString(0x5000, "/etc");
-    EXPECT_EQ(renderSyscall(call(SYS_statx,
-                                 {neg(AT_FDCWD), etc, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, sxp}),
-                            0, mem),
-              "statx(AT_FDCWD, \"/etc\", AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, "
-              "{stx_mask=STATX_BASIC_STATS|"
-              "STATX_MNT_ID, stx_attributes=0, stx_mode=S_IFDIR|0755, stx_size=4096, ...}) = 0");
+    EXPECT_EQ(
+        renderSyscall(
+            call(SYS_statx, {neg(AT_FDCWD), etc, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, sxp}), 0,
+            mem),
+        "statx(AT_FDCWD, \"/etc\", AT_STATX_SYNC_AS_STAT|AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, "
+        "{stx_mask=STATX_BASIC_STATS|"
+        "STATX_MNT_ID, stx_attributes=0, stx_mode=S_IFDIR|0755, stx_size=4096, ...}) = 0");
+}
+
+TEST(Decode, FileSystemAndSystemStructs)
+{
+    FakeMemory m;
+    struct stat st {};
+    st.st_mode = S_IFDIR | S_ISVTX | 0777;
+    st.st_size = 4096;
+    uint64_t tmp = m.putCString(0x1000, "/tmp");
+    uint64_t stp = m.putValue(0x2000, st);
+    auto mem = m.reader();
+    EXPECT_EQ(
+        renderSyscall(call(SYS_newfstatat, {neg(AT_FDCWD), tmp, stp, 0}), 0, mem),
+        "newfstatat(AT_FDCWD, \"/tmp\", {st_mode=S_IFDIR|S_ISVTX|0777, st_size=4096, ...}, 0) = 0");
+    EXPECT_EQ(renderValue(ArgType::Mode, S_IFREG | S_ISUID | S_ISGID | 0755, mem),
+              "S_IFREG|S_ISUID|S_ISGID|0755");
+    EXPECT_EQ(renderSyscall(call(SYS_chmod, {tmp, 04755}), 0, mem), "chmod(\"/tmp\", 04755) = 0");
+
+    struct statfs64_x86 {
+        int64_t type, bsize, blocks, bfree, bavail, files, ffree;
+        int32_t fsid[2];
+        int64_t namelen, frsize, flags, spare[4];
+    } fs = {0xef53, 4096, 100, 50, 40, 1000, 900, {0x1234, 0x5678}, 255, 4096, 0x20 | 4096, {}};
+    static_assert(sizeof(fs) == sizeof(struct statfs));
+    uint64_t fsp = m.putValue(0x3000, fs);
+    EXPECT_EQ(
+        renderSyscall(call(SYS_statfs, {tmp, fsp}), 0, mem),
+        "statfs(\"/tmp\", {f_type=EXT2_SUPER_MAGIC, f_bsize=4096, f_blocks=100, f_bfree=50, "
+        "f_bavail=40, "
+        "f_files=1000, f_ffree=900, f_fsid={val=[0x1234, 0x5678]}, f_namelen=255, f_frsize=4096, "
+        "f_flags=ST_VALID|ST_RELATIME}) = 0");
+    EXPECT_EQ(renderSyscallEntry(call(SYS_fstatfs, {3, fsp}), mem), "fstatfs(3, 0x3000)");
+
+    struct sysinfo si {};
+    si.uptime = 100;
+    si.loads[0] = 1;
+    si.totalram = 1 << 30;
+    si.procs = 12;
+    si.mem_unit = 1;
+    uint64_t sip = m.putValue(0x4000, si);
+    EXPECT_EQ(renderSyscall(call(SYS_sysinfo, {sip}), 0, mem),
+              "sysinfo({uptime=100, loads=[1, 0, 0], totalram=1073741824, freeram=0, sharedram=0, "
+              "bufferram=0, "
+              "totalswap=0, freeswap=0, procs=12, totalhigh=0, freehigh=0, mem_unit=1}) = 0");
+
+    uint32_t gids[3] = {0, 4, 27};
+    uint64_t gp = m.putValue(0x5000, gids);
+    EXPECT_EQ(renderSyscall(call(SYS_getgroups, {3, gp}), 3, mem), "getgroups(3, [0, 4, 27]) = 3");
+    EXPECT_EQ(renderSyscall(call(SYS_setgroups, {2, gp}), 0, mem), "setgroups(2, [0, 4]) = 0");
+    EXPECT_EQ(renderSyscall(call(SYS_prctl, {PR_CAPBSET_READ, 21, 0, 0, 0}), 1, mem),
+              "prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN) = 1");
+    EXPECT_EQ(renderSyscall(call(SYS_prctl, {PR_CAPBSET_READ, 48, 0, 0, 0}), -EINVAL, mem),
+              "prctl(PR_CAPBSET_READ, 0x30 /* CAP_??? */) = -1 EINVAL (Invalid argument)");
+    // The remaining time of a sleep is written only when a signal cut it short.
+    struct timespec left = {0, 5};
+    uint64_t lp = m.putValue(0x6000, left);
+    EXPECT_EQ(renderSyscall(call(SYS_clock_nanosleep, {CLOCK_REALTIME, 0, lp, lp}), 0, mem),
+              "clock_nanosleep(CLOCK_REALTIME, 0, {tv_sec=0, tv_nsec=5}, 0x6000) = 0");
+    EXPECT_EQ(renderSyscall(call(SYS_nanosleep, {lp, lp}), -EINTR, mem),
+              "nanosleep({tv_sec=0, tv_nsec=5}, {tv_sec=0, tv_nsec=5}) = -1 EINTR (Interrupted "
+              "system call)");
 }
 
 TEST(Decode, TimePollIovecStructs)
@@ -737,6 +809,26 @@ TEST(Decode, SocketAddresses)
               "accept4(3, {sa_family=AF_INET, sin_port=htons(80), "
               "sin_addr=inet_addr(\"127.0.0.1\")}, [16], "
               "SOCK_CLOEXEC) = 4");
+    // Value-result lengths: what the caller offered, and what the kernel wrote.
+    uint32_t offered = 28;
+    uint64_t offp = m.putValue(0x5100, offered);
+    auto recv = call(SYS_recvfrom, {3, m.put(0x5200, "pong"), 1024, 0, inp, offp});
+    auto kept = renderEntryArgs(recv, mem);
+    EXPECT_EQ(kept[5], "[28]");
+    m.putValue(0x5100, uint32_t{16});
+    EXPECT_EQ(renderSyscallExit(recv, kept, 4, mem),
+              "recvfrom(3, \"pong\", 1024, 0, {sa_family=AF_INET, sin_port=htons(80), "
+              "sin_addr=inet_addr(\"127.0.0.1\")}, [28 => 16]) = 4");
+    int soerr = ECONNREFUSED;
+    uint64_t soerrp = m.putValue(0x5300, soerr);
+    uint64_t four = m.putValue(0x5400, uint32_t{4});
+    EXPECT_EQ(renderSyscall(call(SYS_getsockopt, {5, SOL_SOCKET, SO_ERROR, soerrp, four}), 0, mem),
+              "getsockopt(5, SOL_SOCKET, SO_ERROR, [ECONNREFUSED], [4]) = 0");
+    uint64_t avail = m.putValue(0x5500, int{27});
+    EXPECT_EQ(renderSyscallEntry(call(SYS_ioctl, {3, FIONREAD, avail}), mem),
+              "ioctl(3, FIONREAD, 0x5500)");
+    EXPECT_EQ(renderSyscall(call(SYS_ioctl, {3, FIONREAD, avail}), 0, mem),
+              "ioctl(3, FIONREAD, [27]) = 0");
     int one = 1;
     uint64_t onep = m.putValue(0x6000, one);
     EXPECT_EQ(renderSyscall(call(SYS_setsockopt, {3, SOL_SOCKET, SO_REUSEADDR, onep, 4}), 0, mem),
@@ -887,8 +979,17 @@ TEST(Decode, MemoryAndMiscCalls)
               "epoll_wait(5, [{events=EPOLLIN|EPOLLET, data={u32=7, u64=7}}], 16, -1) = 1");
     EXPECT_EQ(renderSyscall(call(SYS_set_tid_address, {0x7f0000000a10}), 1234, mem),
               "set_tid_address(0x7f0000000a10) = 1234");
-    EXPECT_EQ(renderSyscall(call(SYS_getdents64, {3, 0x6000, 32768}), 600, mem),
-              "getdents64(3, 0x6000 /* 600 bytes */, 32768) = 600");
+    // Three linux_dirent64 records of 24, 32 and 24 bytes: counted by their lengths.
+    uint8_t dents[80] = {};
+    for (auto [off, len] : {std::pair{0, 24}, std::pair{24, 32}, std::pair{56, 24}})
+        dents[off + 16] = static_cast<uint8_t>(len);
+    uint64_t dentp = m.putValue(0x6000, dents);
+    EXPECT_EQ(renderSyscall(call(SYS_getdents64, {3, dentp, 32768}), 80, mem),
+              "getdents64(3, 0x6000 /* 3 entries */, 32768) = 80");
+    EXPECT_EQ(renderSyscall(call(SYS_getdents64, {3, dentp, 32768}), 0, mem),
+              "getdents64(3, 0x6000 /* 0 entries */, 32768) = 0");
+    EXPECT_EQ(renderSyscallEntry(call(SYS_getdents64, {3, dentp, 32768}), mem),
+              "getdents64(3, 0x6000, 32768)");
     // Unknown numbers: raw arguments.
     EXPECT_EQ(renderSyscallEntry(call(500, {1, 2, 3, 4, 5, 6}), mem),
               "syscall_500(0x1, 0x2, 0x3, 0x4, 0x5, 0x6)");
@@ -1012,3 +1113,247 @@ TEST(Decode, EveryEventKindInOneLine)
 }
 
 } // namespace
+
+// ---------------------------------------------------------------------------
+// A real process: decode_fixture traced with ptrace, each call rendered from
+// the kernel's own structs, compared with the known lines and with strace.
+
+namespace {
+
+struct TraceResult {
+    std::vector<std::string> lines; // from the BEGIN marker on
+    int status = 0;
+    std::string error;
+};
+
+TraceResult traceWithPtrace(const char *path)
+{
+    TraceResult r;
+    pid_t pid = fork();
+    if (pid == 0) {
+        ptrace(PTRACE_TRACEME, 0, nullptr, nullptr);
+        raise(SIGSTOP);
+        execl(path, path, static_cast<char *>(nullptr));
+        _exit(127);
+    }
+    int st = 0;
+    if (waitpid(pid, &st, 0) != pid || !WIFSTOPPED(st)) {
+        r.error = "the child did not stop for tracing";
+        return r;
+    }
+    if (ptrace(PTRACE_SETOPTIONS, pid, nullptr,
+               PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC) != 0) {
+        r.error = std::string("PTRACE_SETOPTIONS: ") + strerror(errno);
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        return r;
+    }
+    MemoryReader mem = [pid](uint64_t addr, size_t len) {
+        std::vector<uint8_t> buf(len);
+        iovec local = {buf.data(), len};
+        iovec remote = {reinterpret_cast<void *>(addr), len};
+        ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+        buf.resize(n < 0 ? 0 : static_cast<size_t>(n));
+        return buf;
+    };
+    SyscallEntry cur;
+    std::vector<std::string> kept;
+    bool pending = false, begun = false;
+    int deliver = 0;
+    auto add = [&](std::string line) {
+        begun = begun || line.starts_with("write(-1, \"BEGIN\"");
+        if (begun)
+            r.lines.push_back(std::move(line));
+    };
+    for (;;) {
+        ptrace(PTRACE_SYSCALL, pid, nullptr, deliver);
+        deliver = 0;
+        if (waitpid(pid, &st, 0) != pid)
+            break;
+        if (WIFEXITED(st) || WIFSIGNALED(st)) {
+            if (pending) // exit_group has no exit stop
+                add(renderSyscallExit(cur, kept, 0, mem));
+            r.status = st;
+            break;
+        }
+        if (WSTOPSIG(st) != (SIGTRAP | 0x80)) {
+            if (!(WSTOPSIG(st) == SIGTRAP && (st >> 16) != 0))
+                deliver = WSTOPSIG(st);
+            continue;
+        }
+        __ptrace_syscall_info info{};
+        if (ptrace(PTRACE_GET_SYSCALL_INFO, pid, sizeof(info), &info) <= 0) {
+            r.error = std::string("PTRACE_GET_SYSCALL_INFO: ") + strerror(errno);
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            break;
+        }
+        if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
+            cur = SyscallEntry{};
+            cur.nr = static_cast<int64_t>(info.entry.nr);
+            cur.hasArgs = true;
+            for (int i = 0; i < 6; i++)
+                cur.args[static_cast<size_t>(i)] = info.entry.args[i];
+            kept = renderEntryArgs(cur, mem);
+            pending = true;
+        } else if (info.op == PTRACE_SYSCALL_INFO_EXIT && pending) {
+            add(renderSyscallExit(cur, kept, info.exit.rval, mem));
+            pending = false;
+        }
+    }
+    return r;
+}
+
+// strace pads results to a column and the stack moves between runs.
+std::string normalize(std::string line)
+{
+    static const std::regex pad(R"(\) +=)");
+    static const std::regex addr("0x[0-9a-f]{8,}");
+    line = std::regex_replace(line, pad, ") =");
+    return std::regex_replace(line, addr, "0xADDR");
+}
+
+// Line by line, so that a failure names the line that differs.
+void expectSameLines(const std::vector<std::string> &ours, const std::vector<std::string> &want,
+                     const std::string &what)
+{
+    for (size_t i = 0; i < std::max(ours.size(), want.size()); i++) {
+        std::string a = i < ours.size() ? ours[i] : "(missing)";
+        std::string b = i < want.size() ? want[i] : "(missing)";
+        EXPECT_EQ(a, b) << "line " << i << " of " << what;
+        if (a != b)
+            return; // one difference shifts the rest
+    }
+}
+
+std::string findInPath(const char *name)
+{
+    const char *path = getenv("PATH");
+    std::string dirs = path ? path : "/usr/bin:/bin";
+    size_t pos = 0;
+    while (pos <= dirs.size()) {
+        size_t colon = dirs.find(':', pos);
+        std::string dir =
+            dirs.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos);
+        std::string candidate = dir + "/" + name;
+        if (access(candidate.c_str(), X_OK) == 0)
+            return candidate;
+        if (colon == std::string::npos)
+            break;
+        pos = colon + 1;
+    }
+    return {};
+}
+
+} // namespace
+
+TEST(Decode, RealProcessRendersLikeStrace)
+{
+    TraceResult t = traceWithPtrace(DECODE_FIXTURE);
+    if (!t.error.empty() && t.lines.empty())
+        GTEST_SKIP() << "cannot ptrace here (" << t.error << "); the VM suites cover tracing";
+    ASSERT_TRUE(t.error.empty()) << t.error;
+    ASSERT_TRUE(WIFEXITED(t.status) && WEXITSTATUS(t.status) == 3) << "fixture status " << t.status;
+
+    struct utsname u;
+    ASSERT_EQ(uname(&u), 0);
+    struct rlimit nofile;
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &nofile), 0);
+    auto rlim = [](rlim_t v) {
+        if (v == RLIM_INFINITY)
+            return std::string("RLIM64_INFINITY");
+        return v % 1024 == 0 ? std::to_string(v / 1024) + "*1024" : std::to_string(v);
+    };
+    // The lines whose values depend on this machine, from the same calls here.
+    std::string capLine =
+        "prctl(PR_CAPBSET_READ, CAP_SYS_ADMIN) = " + std::to_string(prctl(PR_CAPBSET_READ, 21));
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    long got = syscall(SYS_sched_getaffinity, 0, sizeof(cpus), &cpus);
+    std::string cpuList;
+    for (int i = 0; i < got * 8; i++)
+        if (CPU_ISSET(i, &cpus))
+            cpuList += (cpuList.empty() ? "" : " ") + std::to_string(i);
+    std::string affinityLine =
+        "sched_getaffinity(0, 128, [" + cpuList + "]) = " + std::to_string(got);
+    mode_t mask = umask(022);
+    umask(mask);
+    char maskText[8];
+    snprintf(maskText, sizeof(maskText), "0%02o", mask);
+    std::string umaskLine = std::string("umask(022) = ") + (mask ? maskText : "000");
+    const std::vector<std::string> expected = {
+        R"(write(-1, "BEGIN", 5) = -1 EBADF (Bad file descriptor))",
+        R"(openat(AT_FDCWD, "/nonexistent/utrace-decode", O_RDONLY|O_CLOEXEC) = -1 ENOENT (No such file or directory))",
+        R"(openat(AT_FDCWD, "/dev/null", O_WRONLY|O_CLOEXEC) = 3)",
+        R"(write(3, "hello\n", 6) = 6)",
+        R"(fstat(3, {st_mode=S_IFCHR|0666, st_rdev=makedev(0x1, 0x3), ...}) = 0)",
+        R"(close(3) = 0)",
+        R"(pipe2([3, 4], O_CLOEXEC) = 0)",
+        R"(nanosleep({tv_sec=0, tv_nsec=1000}, NULL) = 0)",
+        R"(rt_sigprocmask(SIG_BLOCK, [INT TERM], [], 8) = 0)",
+        R"(access("/", R_OK|X_OK) = 0)",
+        R"(lseek(3, 0, SEEK_CUR) = -1 ESPIPE (Illegal seek))",
+        R"(chdir("/") = 0)",
+        R"(getcwd("/", 4096) = 2)",
+        std::string(R"(uname({sysname="Linux", nodename=")") + u.nodename + R"(", ...}) = 0)",
+        R"(socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0) = 5)",
+        R"(connect(5, {sa_family=AF_UNIX, sun_path="/nonexistent/sock"}, 110) = -1 ENOENT (No such file or directory))",
+        R"(socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP) = 6)",
+        R"(connect(6, {sa_family=AF_INET, sin_port=htons(9), sin_addr=inet_addr("127.0.0.1")}, 16) = 0)",
+        R"(wait4(-1, NULL, WNOHANG, NULL) = -1 ECHILD (No child processes))",
+        R"(prctl(PR_SET_NAME, "decodefix") = 0)",
+        R"(poll([{fd=3, events=POLLIN}], 1, 0) = 0 (Timeout))",
+        R"(write(4, "x", 1) = 1)",
+        R"(poll([{fd=3, events=POLLIN}], 1, 0) = 1 ([{fd=3, revents=POLLIN}]))",
+        R"(readv(3, [{iov_base="x", iov_len=8}], 1) = 1)",
+        R"(fcntl(3, F_GETFD) = 0x1 (flags FD_CLOEXEC))",
+        R"(fcntl(4, F_GETFL) = 0x1 (flags O_WRONLY))",
+        R"(fcntl(4, F_SETFL, O_WRONLY|O_NONBLOCK) = 0)",
+        "prlimit64(0, RLIMIT_NOFILE, NULL, {rlim_cur=" + rlim(nofile.rlim_cur) +
+            ", rlim_max=" + rlim(nofile.rlim_max) + "}) = 0",
+        R"(mprotect(NULL, 0, PROT_READ) = 0)",
+        R"(munmap(NULL, 0) = -1 EINVAL (Invalid argument))",
+        R"(rt_sigaction(SIGUSR1, {sa_handler=SIG_IGN, sa_mask=[], sa_flags=0}, NULL, 8) = 0)",
+        R"(newfstatat(AT_FDCWD, "/dev/null", {st_mode=S_IFCHR|0666, st_rdev=makedev(0x1, 0x3), ...}, AT_SYMLINK_NOFOLLOW) = 0)",
+        R"(kill(0, 0) = 0)",
+        R"(dup3(3, 10, O_CLOEXEC) = 10)",
+        R"(futex(0xADDR, FUTEX_WAKE_PRIVATE, 1) = 0)",
+        R"(fadvise64(3, 0, 0, POSIX_FADV_SEQUENTIAL) = -1 ESPIPE (Illegal seek))",
+        R"(renameat2(AT_FDCWD, "/nonexistent/a", AT_FDCWD, "/nonexistent/b", RENAME_NOREPLACE) = -1 ENOENT (No such file or directory))",
+        capLine,
+        affinityLine,
+        R"(getgroups(0, NULL) = )" + std::to_string(getgroups(0, nullptr)),
+        umaskLine,
+        R"(brk(NULL) = 0xADDR)",
+        R"(exit_group(3) = ?)",
+    };
+    std::vector<std::string> ours;
+    for (const auto &l : t.lines)
+        ours.push_back(normalize(l));
+    expectSameLines(ours, expected, "the known lines");
+
+    std::string strace = findInPath("strace");
+    if (strace.empty()) {
+        std::cout << "[ NOTE ] strace is not installed: compared with the known lines only\n";
+        return;
+    }
+    char out[] = "/tmp/utrace-decode-strace-XXXXXX";
+    int fd = mkstemp(out);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    std::string cmd = strace + " -qq -o " + out + " " + DECODE_FIXTURE;
+    int rc = std::system(cmd.c_str());
+    std::ifstream in(out);
+    std::vector<std::string> theirs;
+    bool begun = false;
+    for (std::string line; std::getline(in, line);) {
+        begun = begun || line.starts_with("write(-1, \"BEGIN\"");
+        if (begun && !line.starts_with("+++"))
+            theirs.push_back(normalize(line));
+    }
+    unlink(out);
+    ASSERT_TRUE(WIFEXITED(rc)) << cmd;
+    if (theirs.empty())
+        GTEST_SKIP() << "strace could not trace here (" << cmd << ")";
+    expectSameLines(ours, theirs, strace + "'s output");
+}

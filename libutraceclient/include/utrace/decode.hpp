@@ -79,7 +79,9 @@ enum class ArgType : uint8_t {
     CloneArgs,      // struct clone_args
     Envp,           // execve's environment: "0x7ffd... /* 23 vars */"
     FlockOp,        // LOCK_*
-    IntPtr          // int * rendered as [value]
+    IntPtr,         // int * rendered as [value]
+    Statfs,         // struct statfs
+    Sysinfo         // struct sysinfo
 };
 
 struct SyscallInfo {
