@@ -86,7 +86,8 @@ int main()
     syscall(SYS_dup3, p[0], 10, O_CLOEXEC);
     syscall(SYS_futex, &set, 0x81 /* FUTEX_WAKE_PRIVATE */, 1, 0, 0, 0);
     syscall(SYS_fadvise64, p[0], 0, 0, POSIX_FADV_SEQUENTIAL);
-    syscall(SYS_renameat2, AT_FDCWD, "/nonexistent/a", AT_FDCWD, "/nonexistent/b", 1 /* RENAME_NOREPLACE */);
+    syscall(SYS_renameat2, AT_FDCWD, "/nonexistent/a", AT_FDCWD, "/nonexistent/b",
+            1 /* RENAME_NOREPLACE */);
     syscall(SYS_prctl, PR_CAPBSET_READ, 21 /* CAP_SYS_ADMIN */, 0, 0, 0);
     uint64_t cpus[16] = {};
     syscall(SYS_sched_getaffinity, 0, sizeof(cpus), cpus);
