@@ -27,6 +27,7 @@
 #include <poll.h>
 #include <string>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -147,6 +148,11 @@ public:
     std::vector<uint8_t> readFile(const std::string &path, uint64_t offset,
                                   uint64_t maxBytes) override
     {
+        // Opening a FIFO or a device could block this session's loop for good.
+        struct stat st;
+        if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+            throw utrace::Error(EINVAL, "cannot read " + path +
+                                            " through the agent: it is not a regular file");
         return t_->readFile(path, offset, maxBytes);
     }
     std::vector<utrace::ProcessInfo> processes() override { return t_->processes(); }

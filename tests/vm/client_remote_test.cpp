@@ -22,6 +22,7 @@
 #include <poll.h>
 #include <sstream>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
 #include <sys/wait.h>
@@ -366,6 +367,18 @@ void filesProcessesLaunch(Via via)
     auto maps = t.readFile("/proc/" + std::to_string(sp.pid) + "/maps", 0, 1 << 20);
     std::string m(maps.begin(), maps.end());
     EXPECT_NE(m.find("[stack]"), std::string::npos) << m;
+    // A FIFO would block the agent's session in open(): refused instead.
+    std::string fifo = "/tmp/client-remote-fifo";
+    unlink(fifo.c_str());
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    try {
+        t.readFile(fifo, 0, 10);
+        ADD_FAILURE() << "the agent read a FIFO";
+    } catch (const Error &e) {
+        EXPECT_EQ(e.errnum(), EINVAL);
+        EXPECT_NE(e.sentence().find("not a regular file"), std::string::npos) << e.sentence();
+    }
+    unlink(fifo.c_str());
     bool found = false;
     for (auto &p : t.processes())
         found |= p.pid == sp.pid && p.ppid == getpid();
