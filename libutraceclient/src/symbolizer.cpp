@@ -276,7 +276,7 @@ struct Symbolizer::Impl {
     SymbolizerSource src;
     Dwfl_Callbacks callbacks{};
     Dwfl *dwfl = nullptr;
-    char *debugPath = nullptr; // unused by our callbacks; libdwfl wants the field
+    char *debugPath = nullptr; // Dwfl_Callbacks wants one; our find_debuginfo ignores it
     pid_t pid = 0;
 
     struct Mod {
@@ -297,7 +297,7 @@ struct Symbolizer::Impl {
     std::map<uint64_t, std::vector<uint8_t>> memCache; // 256-byte blocks
     static constexpr uint64_t Block = 256;
 
-    Impl(SymbolizerSource s) : src(std::move(s))
+    explicit Impl(SymbolizerSource s) : src(std::move(s))
     {
         elf_version(EV_CURRENT);
         callbacks.find_elf = &Impl::findElf;
@@ -560,7 +560,7 @@ struct Symbolizer::Impl {
             const MapLine &m = lines[i];
             if (m.path == "[vdso]") {
                 if (ImagePtr img = vdsoImage(m))
-                    addPlanned(plan, m.path, img, m.start, m.end, m.start, 0);
+                    addPlanned(plan, m.path, img, m.end, m.start, 0);
                 i++;
                 continue;
             }
@@ -584,7 +584,7 @@ struct Symbolizer::Impl {
                     start0 = lines[j].start;
             }
             if (ImagePtr img = imageFor(m, start0))
-                addPlanned(plan, m.path, img, m.start, end, m.start, m.offset);
+                addPlanned(plan, m.path, img, end, m.start, m.offset);
             i = j;
         }
 
@@ -638,10 +638,11 @@ struct Symbolizer::Impl {
         previous.clear();
     }
 
+    // Plans the module of `img` whose first mapping (at file offset
+    // lineOffset) starts at lineStart and whose last one ends at end.
     void addPlanned(std::vector<Planned> &plan, const std::string &path, const ImagePtr &img,
-                    uint64_t mapStart, uint64_t end, uint64_t lineStart, uint64_t lineOffset)
+                    uint64_t end, uint64_t lineStart, uint64_t lineOffset)
     {
-        (void)mapStart;
         if (img->loads.empty())
             return;
         // bias: where the segment holding lineOffset is, minus where it was linked.

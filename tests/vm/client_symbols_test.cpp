@@ -13,7 +13,9 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
 #include <sys/wait.h>
@@ -60,10 +62,30 @@ bool endsWith(const std::string &s, const std::string &tail)
     return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
 
-class ClientSymbols : public ::testing::Test {
+// The agent binary: $UTRACE_AGENT_BIN, /tools (the guest), or vm-bin/tools
+// next to this binary's vm-bin/tests.
+std::string agentPath()
+{
+    if (const char *e = getenv("UTRACE_AGENT_BIN"))
+        return e;
+    char self[4096] = {};
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    std::string dir = n > 0 ? std::string(self, size_t(n)) : "";
+    dir = dir.substr(0, dir.rfind('/'));
+    for (std::string p : {std::string("/tools/utrace-agent"), dir + "/../tools/utrace-agent"})
+        if (access(p.c_str(), X_OK) == 0)
+            return p;
+    return "";
+}
+
+// Each case runs on /dev/utrace directly ("local") and through a
+// utrace-agent on a socket pair ("agent"), where every file and memory read
+// of the Symbolizer crosses the agent protocol.
+class ClientSymbols : public ::testing::TestWithParam<std::string> {
 protected:
     void SetUp() override
     {
+        signal(SIGPIPE, SIG_IGN);
         signal(SIGALRM, [](int) {
             static const char msg[] = "ClientSymbols: test timed out\n";
             if (write(2, msg, sizeof(msg) - 1) < 0) {
@@ -72,7 +94,7 @@ protected:
         });
         alarm(120);
         // The child first, so it holds no /dev/utrace file of ours.
-        ASSERT_EQ(pipe(go_), 0);
+        ASSERT_EQ(pipe2(go_, O_CLOEXEC), 0);
         child_ = fork();
         ASSERT_GE(child_, 0);
         if (child_ == 0) {
@@ -83,7 +105,13 @@ protected:
             _exit(vmsym::level1(int(c)) == 0 ? 3 : 0);
         }
         close(go_[0]);
-        transport_ = utrace::openLocal();
+        if (GetParam() == "local") {
+            transport_ = utrace::openLocal();
+        } else {
+            std::string agent = agentPath();
+            ASSERT_FALSE(agent.empty()) << "no utrace-agent in /tools or vm-bin/tools";
+            transport_ = utrace::openRemote("exec:" + agent + " --stdio");
+        }
     }
 
     void TearDown() override
@@ -139,7 +167,7 @@ protected:
     std::unique_ptr<utrace::Transport> transport_;
 };
 
-TEST_F(ClientSymbols, BacktraceAtASyscallThreeDeep)
+TEST_P(ClientSymbols, BacktraceAtASyscallThreeDeep)
 {
     uint32_t h = holdAtGetppid();
     ASSERT_NE(h, 0u);
@@ -203,7 +231,7 @@ TEST_F(ClientSymbols, BacktraceAtASyscallThreeDeep)
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
-TEST_F(ClientSymbols, MemoryOnlyWhileHeld)
+TEST_P(ClientSymbols, MemoryOnlyWhileHeld)
 {
     // With no held engine the stack is a hole: the backtrace stops at the
     // first frame instead of inventing callers.
@@ -217,5 +245,8 @@ TEST_F(ClientSymbols, MemoryOnlyWhileHeld)
     for (auto &f : frames)
         EXPECT_NE(f.function, "vmsym::level2(int)");
 }
+
+INSTANTIATE_TEST_SUITE_P(, ClientSymbols, ::testing::Values("local", "agent"),
+                         [](const auto &p) { return p.param; });
 
 } // namespace
