@@ -125,12 +125,23 @@ public:
             throwOpenError(errno, device);
         info_ = queryVersion();
     }
+    // Closing the device detaches every engine. A launched program that
+    // still runs dies with the session (it was started to be traced, like
+    // a debugger's inferior) and is reaped: no zombie stays behind.
     ~LocalTransport() override
     {
         ::close(fd_);
-        for (auto &[pid, l] : launched_)
+        for (auto &[pid, l] : launched_) {
             if (l.goFd >= 0)
                 ::close(l.goFd);
+            if (l.status)
+                continue;
+            int st;
+            if (::waitpid(pid, &st, WNOHANG) == 0) {
+                ::kill(pid, SIGKILL);
+                ::waitpid(pid, &st, 0);
+            }
+        }
     }
 
     DeviceInfo version() override { return info_; }

@@ -52,6 +52,26 @@ std::string format(uint64_t bits);
 
 class Session;
 
+// Internal extension point of a Session (the Breakpoints use it): sees every
+// event before the caller does and every release of a held thread.
+class SessionHook {
+public:
+    virtual ~SessionHook() = default;
+    enum class Verdict {
+        Pass,    // on to the next hook, then the caller's event masks
+        Consume, // the caller never sees it (the hook released the thread, if held)
+        Deliver  // the caller sees it, whatever its masks say
+    };
+    virtual Verdict onEvent(Event &e) = 0;
+    // A resume/step/verdict call for a held thread; true: the hook issued it
+    // (or a replacement) itself. c may be changed before it is issued.
+    virtual bool onRelease(uint32_t handle, ControlRequest &c) = 0;
+    // Events (reported and holding) the hook needs on the engines of process
+    // tgid, on top of what the caller asked for; events the caller did not ask
+    // for are resumed and swallowed unless the hook consumes them.
+    virtual uint64_t requiredStops(pid_t tgid) const = 0;
+};
+
 struct AttachOptions {
     bool exclusive = false;
     bool followChildren = false; // children get an engine with the same settings
@@ -72,7 +92,10 @@ public:
     // events: what is reported; stop: the subset that holds the thread.
     void setEvents(uint64_t events, uint64_t stop, bool captureArgs = true);
     // Syscall filter by name ("openat", "read", ...); empty: every syscall.
+    // Throws Error(EINVAL) naming an unknown syscall.
     void setSyscallFilter(const std::vector<std::string> &names);
+    // The same by x86-64 syscall number (0..511); empty: every syscall.
+    void setSyscallFilterNumbers(const std::vector<int> &numbers);
     const EngineSettings &settings() const;
 
     void stop();                       // UTRACE_STOP: hold at the next safe point (QUIESCE record)
@@ -85,6 +108,9 @@ public:
     void ignoreSignal();
     void detach();
     void barrier();
+    // Whether the last event of this engine held the thread and no resume
+    // call released it since.
+    bool held() const;
 
     user_regs_struct regs() const; // the thread must be held by this engine
     void setRegs(const user_regs_struct &r);
@@ -133,7 +159,9 @@ public:
     Engine attach(pid_t tid, const AttachOptions &o = {});
     // Every thread of pid, no clone escaping (children followed).
     Process attachProcess(pid_t pid, const AttachOptions &o = {});
-    // Starts argv held at its first instruction (an Exec record, held).
+    // Starts argv held at its first instruction (an Exec record, held; the
+    // engine has no events until the caller sets them). A launched program
+    // that still runs when the session ends is killed.
     Process launch(const LaunchSpec &spec, const AttachOptions &o = {});
 
     // Readable when events are waiting; for poll/epoll/QSocketNotifier.
@@ -145,6 +173,25 @@ public:
 
     std::vector<EngineInfo> engines();
     Engine engineOf(uint32_t handle) const;
+    // A process this session has engines on (attached, launched, or a
+    // followed child); Error(ESRCH) if none.
+    Process process(pid_t pid);
+
+    // Hooks (Breakpoints). The hook must outlive its registration.
+    void addHook(SessionHook *h);
+    void removeHook(SessionHook *h);
+    // Re-applies every engine's settings of process tgid (after a hook's
+    // requiredStops() changed).
+    void refreshEvents(pid_t tgid);
+    // Makes sure the thread is held by its engine, stopping it if needed
+    // (waiting up to timeoutMs; events read meanwhile are kept for the
+    // caller). Returns true when this call stopped it (release it with
+    // releaseHold()), false when it was already held by an event.
+    // parkIfBlocked: also return (true) once the thread sleeps in the kernel
+    // with the stop pending: it cannot run a user instruction before it
+    // stops, but it cannot be examined either.
+    bool holdThread(uint32_t handle, int timeoutMs = 5000, bool parkIfBlocked = false);
+    void releaseHold(uint32_t handle);
 
 private:
     friend class Engine;

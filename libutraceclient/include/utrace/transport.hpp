@@ -67,6 +67,12 @@ struct ProcessInfo {
 };
 
 struct LaunchSpec {
+    LaunchSpec() = default;
+    // So that launch({{"ls", "/"}}) names the arguments only.
+    LaunchSpec(std::vector<std::string> a, std::vector<std::string> e = {}, std::string c = {})
+        : argv(std::move(a)), env(std::move(e)), cwd(std::move(c))
+    {
+    }
     std::vector<std::string> argv; // argv[0] is looked up in PATH
     std::vector<std::string> env;  // empty: inherit
     std::string cwd;               // empty: inherit
