@@ -160,6 +160,7 @@ struct ud_engine {
 		      UTRACE_ATTACH_F_HOLD_CHILDREN | UD_F_THREADS | UD_F_PRIV)
 
 #define UD_FILTER_LONGS (UTRACE_NR_SYSCALLS / BITS_PER_LONG)
+#define UD_SCAN_BATCH 64	/* ALL_THREADS: threads taken per list scan */
 
 /* What a new engine starts with: its parent's settings, or nothing. */
 struct ud_settings {
@@ -1279,7 +1280,8 @@ static void ud_detach_group(struct ud_session *s, u32 group)
 static int ud_attach_threads(struct ud_session *s, struct task_struct *task,
 			     struct mm_struct *mm, u32 flags, u32 group)
 {
-	struct task_struct *t, *next, *old;
+	struct task_struct *t, *old, *batch[UD_SCAN_BATCH];
+	unsigned int i, n;
 	struct xarray seen;
 	unsigned long idx;
 	int ret = 0;
@@ -1298,35 +1300,42 @@ static int ud_attach_threads(struct ud_session *s, struct task_struct *task,
 		 * thread-list insertion and the fork hook (x86: full fence).
 		 */
 		smp_mb();
-		next = NULL;
+		n = 0;
 		rcu_read_lock();
 		for_each_thread(task, t) {
 			if (xa_load(&seen, t->pid) == t)
 				continue;
 			get_task_struct(t);
-			next = t;
-			break;
+			batch[n++] = t;
+			if (n == UD_SCAN_BATCH)
+				break;
 		}
 		rcu_read_unlock();
-		if (!next)
+		if (!n)
 			break;
-		old = xa_store(&seen, next->pid, next, GFP_KERNEL);
-		if (xa_is_err(old)) {
-			put_task_struct(next);
-			ret = xa_err(old);
-			break;
+		for (i = 0; i < n; i++) {
+			t = batch[i];
+			batch[i] = NULL;
+			/* seen takes over the reference. */
+			old = ret ? NULL : xa_store(&seen, t->pid, t, GFP_KERNEL);
+			if (ret || xa_is_err(old)) {
+				put_task_struct(t);
+				ret = ret ?: xa_err(old);
+				continue;
+			}
+			if (old)
+				put_task_struct(old);	/* its pid was reused */
+			if ((flags & UTRACE_ATTACH_F_EXCLUSIVE) &&
+			    ud_session_has(s, t))
+				continue;
+			ret = ud_attach_locked(s, t, mm, flags, group, NULL,
+					       false);
+			/* Gone meanwhile: the thread list loses it. */
+			if (ret == -ESRCH || ret == -EALREADY || ret > 0)
+				ret = 0;
+			if (!ret && fatal_signal_pending(current))
+				ret = -EINTR;
 		}
-		if (old)
-			put_task_struct(old);	/* its pid was reused */
-		if ((flags & UTRACE_ATTACH_F_EXCLUSIVE) &&
-		    ud_session_has(s, next))
-			continue;
-		ret = ud_attach_locked(s, next, mm, flags, group, NULL, false);
-		/* Gone meanwhile: the thread list loses it. */
-		if (ret == -ESRCH || ret == -EALREADY || ret > 0)
-			ret = 0;
-		if (!ret && fatal_signal_pending(current))
-			ret = -EINTR;
 		cond_resched();
 	}
 	xa_for_each(&seen, idx, t)
