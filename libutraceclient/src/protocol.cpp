@@ -4,6 +4,7 @@
 #include "protocol.hpp"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace utrace::proto {
@@ -424,7 +425,8 @@ void get(Reader &r, DeviceInfo &v)
 
 void put(Writer &w, const EngineSettings &v)
 {
-    w.u64(v.events).u64(v.stopEvents).u8(v.captureArgs).u8(v.syscallFilter.has_value());
+    uint32_t flags = v.captureArgs ? kSettingsCaptureArgs : 0;
+    w.u64(v.events).u64(v.stopEvents).u32(flags).u8(v.syscallFilter.has_value());
     if (v.syscallFilter) {
         // 512 bits as 64 bytes, bit n = syscall n.
         for (size_t byte = 0; byte < 64; byte++) {
@@ -441,7 +443,13 @@ void get(Reader &r, EngineSettings &v)
 {
     v.events = r.u64();
     v.stopEvents = r.u64();
-    v.captureArgs = r.flag();
+    uint32_t flags = r.u32();
+    if (flags & ~kSettingsKnown) {
+        char hex[16];
+        std::snprintf(hex, sizeof(hex), "%#x", flags & ~kSettingsKnown);
+        throw ProtocolError(std::string("malformed engine settings: unknown flags ") + hex);
+    }
+    v.captureArgs = flags & kSettingsCaptureArgs;
     if (r.flag()) {
         auto bits = r.raw(64);
         std::bitset<512> f;

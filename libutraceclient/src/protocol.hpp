@@ -191,6 +191,10 @@ Error decodeError(std::span<const uint8_t> payload);
 std::vector<uint8_t> encodeAck(uint64_t bytes);
 uint64_t decodeAck(std::span<const uint8_t> payload);
 
+// EngineSettings flags on the wire; a new EngineSettings field gets a bit.
+constexpr uint32_t kSettingsCaptureArgs = 0x1;
+constexpr uint32_t kSettingsKnown = kSettingsCaptureArgs;
+
 // The typed values of the Transport interface.
 void put(Writer &w, const DeviceInfo &v);
 void put(Writer &w, const EngineSettings &v);

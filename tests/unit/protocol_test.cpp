@@ -293,10 +293,15 @@ TEST(Protocol, TruncatedPayloadsRejected)
     expectError([&] { get(r, v); }, EPROTO, "count of 4294967295");
     // A flag byte must be 0 or 1.
     Writer f;
-    f.u64(0).u64(0).u8(2).u8(0);
+    f.u64(0).u64(0).u32(0).u8(2);
     Reader fr(f.data(), "set-events");
     EngineSettings s;
     expectError([&] { get(fr, s); }, EPROTO, "flag byte is 2");
+    // Settings flags this version does not know are refused, not dropped.
+    Writer g;
+    g.u64(0).u64(0).u32(0x80).u8(0);
+    Reader gr(g.data(), "set-events");
+    expectError([&] { get(gr, s); }, EPROTO, "unknown flags 0x80");
 }
 
 TEST(Protocol, MalformedFramesRejected)
