@@ -3,7 +3,7 @@
 # GoogleTest-style XML, so the test summary counts it.
 # usage: run_fuzz.sh FUZZER XML RUNS
 fuzzer=$1 xml=$2 runs=$3
-name=$(basename "$fuzzer")
+name=$(basename "$xml" .xml)
 mkdir -p "$(dirname "$xml")"
 log=$(mktemp)
 start=$(date +%s)
