@@ -202,6 +202,10 @@ template <class M> ImagePtr cacheGet(M &m, const std::string &key)
 template <class M> void cachePut(M &m, const std::string &key, const ImagePtr &p)
 {
     std::lock_guard<std::mutex> g(cache().lock);
+    // Forget expired entries now and then, so a long-lived client that
+    // symbolizes many processes does not keep every key it ever saw.
+    if (m.size() >= 256 && m.size() % 64 == 0)
+        std::erase_if(m, [](const auto &kv) { return kv.second.expired(); });
     m[key] = p;
 }
 

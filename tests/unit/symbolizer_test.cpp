@@ -10,12 +10,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 
 namespace {
@@ -433,6 +435,28 @@ TEST_F(Symbolizer, RefreshFollowsTheMaps)
     ASSERT_EQ(w.size(), 1u);
     EXPECT_EQ(w[0].function, "");
     EXPECT_EQ(w[0].module, "");
+}
+
+TEST_F(Symbolizer, OnePerThreadSharingTheCache)
+{
+    // A GUI symbolizes in background threads: one Symbolizer each, with
+    // the images shared through the process-wide cache.
+    std::atomic<int> good{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; t++)
+        threads.emplace_back([&] {
+            for (int i = 0; i < 3; i++) {
+                utrace::Symbolizer s(hostSource(run));
+                s.refresh(run.pid);
+                auto frames = s.backtrace(run.regs);
+                if (frames.size() >= 5 && frames[3].function == "symfix::level1(int)" &&
+                    frames[3].source && frames[3].source->line == markLine("level1-calls-level2"))
+                    good++;
+            }
+        });
+    for (auto &t : threads)
+        t.join();
+    EXPECT_EQ(good.load(), 12);
 }
 
 TEST_F(Symbolizer, ErrorsSayWhatToDo)

@@ -84,7 +84,10 @@ public:
     std::vector<Frame> describe(uint64_t pc);
     // Backtrace of a stopped thread from its registers, inline frames expanded.
     std::vector<Frame> backtrace(const user_regs_struct &regs, size_t maxFrames = 64);
-    // Address of a symbol ("main", "libc.so.6:write"); nullopt if unknown.
+    // Address of a symbol ("main", "libc.so.6:write", "ns::f" for the
+    // first overload of ns::f, or a mangled name); nullopt if unknown. The
+    // module prefix is a path or file name ("libc" also names libc.so.6).
+    // A GNU indirect function (libc's memcpy) gives its resolver's address.
     std::optional<uint64_t> lookup(const std::string &symbol);
     // Addresses where a source line starts (for breakpoints in the gutter).
     // file: absolute, or a trailing part of the path ("fixture.cpp").
