@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
 #include <sys/wait.h>
@@ -217,8 +218,22 @@ TEST_P(ClientSymbols, BacktraceAtASyscallThreeDeep)
     // The same addresses by name, and the vDSO came from memory.
     EXPECT_EQ(sym.lookup("vmsym::level2"), reinterpret_cast<uint64_t>(&vmsym::level2));
     bool vdso = false;
-    for (auto &m : sym.modules())
-        vdso |= m.path == "[vdso]" && !m.buildId.empty();
+    for (auto &m : sym.modules()) {
+        if (m.path != "[vdso]")
+            continue;
+        vdso = true;
+        EXPECT_EQ(m.buildId.size(), 40u);
+        // The vDSO's symbols, from the image read out of the child's memory;
+        // a fork shares the parent's vDSO address.
+        auto a = sym.lookup("[vdso]:__vdso_clock_gettime");
+        ASSERT_TRUE(a.has_value());
+        EXPECT_TRUE(*a >= m.start && *a < m.end);
+        EXPECT_EQ(m.start, uint64_t(getauxval(AT_SYSINFO_EHDR)));
+        auto f = sym.describe(*a);
+        ASSERT_FALSE(f.empty());
+        EXPECT_EQ(f.back().function, "__vdso_clock_gettime");
+        EXPECT_EQ(f.back().offset, 0u);
+    }
     EXPECT_TRUE(vdso);
 
     utrace::ControlRequest resume;
