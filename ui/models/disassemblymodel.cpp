@@ -129,6 +129,34 @@ bool DisassemblyModel::setCode(uint64_t address, const QByteArray &code, uint64_
     return true;
 }
 
+std::vector<uint64_t> DisassemblyModel::branchTargets(uint64_t address, const QByteArray &code)
+{
+    std::vector<uint64_t> out;
+    csh h;
+    if (cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
+        return out;
+    cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
+    cs_insn *insn = cs_malloc(h);
+    const uint8_t *p = reinterpret_cast<const uint8_t *>(code.constData());
+    size_t left = size_t(code.size());
+    uint64_t a = address;
+    while (left > 0) {
+        if (!cs_disasm_iter(h, &p, &left, &a, insn)) {
+            p++;
+            left--;
+            a++;
+            continue;
+        }
+        const cs_x86 &x = insn->detail->x86;
+        if ((cs_insn_group(h, insn, CS_GRP_CALL) || cs_insn_group(h, insn, CS_GRP_JUMP)) &&
+            x.op_count == 1 && x.operands[0].type == X86_OP_IMM)
+            out.push_back(uint64_t(x.operands[0].imm));
+    }
+    cs_free(insn, 1);
+    cs_close(&h);
+    return out;
+}
+
 void DisassemblyModel::setBreakpoints(const QSet<uint64_t> &addresses)
 {
     breakpoints_ = addresses;

@@ -29,6 +29,8 @@ public:
     bool setCode(uint64_t address, const QByteArray &code, uint64_t pc,
                  const SymbolFn &symbol = {});
     void setBreakpoints(const QSet<uint64_t> &addresses);
+    // Targets of direct calls and jumps in code (to look their symbols up).
+    static std::vector<uint64_t> branchTargets(uint64_t address, const QByteArray &code);
     int rowOfAddress(uint64_t address) const;
     int pcRow() const { return rowOfAddress(pc_); }
 
