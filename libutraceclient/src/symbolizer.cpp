@@ -468,7 +468,11 @@ struct Symbolizer::Impl {
     }
 
     // The image of one mapped file, from the caches or through src.file.
-    ImagePtr imageFor(const MapLine &first, uint64_t start0)
+    // The image of one mapped file, from the caches or through src.file:
+    // its path; else the path inside the process's root (another mount
+    // namespace); else the mapped file itself through /proc/PID/map_files
+    // (a file deleted or replaced since it was mapped: a rebuilt program).
+    ImagePtr imageFor(pid_t p, const MapLine &first, uint64_t start0)
     {
         const std::string &path = first.path;
         bool notElf = false;
@@ -478,42 +482,59 @@ struct Symbolizer::Impl {
         if (notElf)
             return nullptr;
         if (!bid.empty())
-            if (ImagePtr p = cacheGet(cache().byBuildId, bid))
-                return p;
+            if (ImagePtr img = cacheGet(cache().byBuildId, bid))
+                return img;
         std::string fileId = path + "\n" + first.dev + "\n" + std::to_string(first.inode);
-        if (ImagePtr p = cacheGet(cache().byFileId, fileId))
-            if (bid.empty() || p->buildId == bid)
-                return p;
+        if (ImagePtr img = cacheGet(cache().byFileId, fileId))
+            if (bid.empty() || img->buildId == bid)
+                return img;
         std::string onDisk = path;
         const std::string deleted = " (deleted)";
         if (onDisk.size() > deleted.size() &&
             onDisk.compare(onDisk.size() - deleted.size(), deleted.size(), deleted) == 0)
             onDisk.resize(onDisk.size() - deleted.size());
-        std::vector<uint8_t> bytes;
-        try {
-            bytes = src.file ? src.file(onDisk) : std::vector<uint8_t>{};
-        } catch (const std::exception &e) {
-            problems.push_back("cannot read " + onDisk + ": " + e.what());
-            return nullptr;
+        char range[64];
+        snprintf(range, sizeof range, "%llx-%llx", static_cast<unsigned long long>(first.start),
+                 static_cast<unsigned long long>(first.end));
+        const std::string proc = "/proc/" + std::to_string(p);
+        const std::string candidates[] = {onDisk, proc + "/root" + onDisk,
+                                          proc + "/map_files/" + range};
+        std::string firstError, otherBuildId;
+        for (const std::string &c : candidates) {
+            std::vector<uint8_t> bytes;
+            try {
+                bytes = src.file ? src.file(c) : std::vector<uint8_t>{};
+            } catch (const std::exception &e) {
+                if (firstError.empty())
+                    firstError = e.what();
+                continue;
+            }
+            if (bytes.empty())
+                continue;
+            ImagePtr img = makeImage(bytes, c);
+            if (!img)
+                return nullptr; // a mapped data file, not ELF
+            if (!bid.empty() && img->buildId != bid) {
+                if (otherBuildId.empty())
+                    otherBuildId = img->buildId;
+                continue;
+            }
+            cachePut(cache().byFileId, fileId, img);
+            if (!img->buildId.empty())
+                cachePut(cache().byBuildId, img->buildId, img);
+            return img;
         }
-        if (bytes.empty()) {
-            problems.push_back("cannot read " + onDisk +
-                               ": the file is missing or empty on the target");
-            return nullptr;
-        }
-        ImagePtr img = makeImage(bytes, onDisk);
-        if (!img)
-            return nullptr; // a mapped data file, not ELF
-        if (!bid.empty() && img->buildId != bid) {
+        if (!otherBuildId.empty())
             problems.push_back(onDisk + " changed on disk since the process mapped it (build-id " +
-                               img->buildId + ", mapped " + bid +
-                               "); its symbols are not shown: restart the process");
-            return nullptr;
-        }
-        cachePut(cache().byFileId, fileId, img);
-        if (!img->buildId.empty())
-            cachePut(cache().byBuildId, img->buildId, img);
-        return img;
+                               otherBuildId + ", mapped " + bid +
+                               ") and the mapped copy is not readable (" + proc +
+                               "/map_files needs root on the target); its symbols are not "
+                               "shown: restart the process");
+        else
+            problems.push_back(
+                "cannot read " + onDisk + ": " +
+                (firstError.empty() ? "the file is missing or empty on the target" : firstError));
+        return nullptr;
     }
 
     ImagePtr vdsoImage(const MapLine &m)
@@ -587,7 +608,7 @@ struct Symbolizer::Impl {
                 if (lines[j].offset == 0 && start0 == ~0ull)
                     start0 = lines[j].start;
             }
-            if (ImagePtr img = imageFor(m, start0))
+            if (ImagePtr img = imageFor(p, m, start0))
                 addPlanned(plan, m.path, img, end, m.start, m.offset);
             i = j;
         }

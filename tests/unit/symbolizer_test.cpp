@@ -459,6 +459,42 @@ TEST_F(Symbolizer, OnePerThreadSharingTheCache)
     EXPECT_EQ(good.load(), 12);
 }
 
+TEST_F(Symbolizer, ReplacedFileReadThroughMapFiles)
+{
+    // The program was rebuilt while running: its path has another build,
+    // and the mapped copy is still there under /proc/PID/map_files.
+    sym.reset();
+    std::string range;
+    std::istringstream in(run.maps);
+    for (std::string line; std::getline(in, line);)
+        if (endsWith(line, "/symbols_fixture")) {
+            range = line.substr(0, line.find(' '));
+            break;
+        }
+    ASSERT_FALSE(range.empty());
+    std::string mapFile = "/proc/" + std::to_string(run.pid) + "/map_files/" + range;
+    std::vector<std::string> asked;
+    auto src = hostSource(run);
+    src.file = [&](const std::string &path) {
+        asked.push_back(path);
+        if (path == SYMBOLS_FIXTURE)
+            return readLocal("/proc/self/exe");
+        if (path == mapFile)
+            return readLocal(SYMBOLS_FIXTURE);
+        if (path.find("symbols_fixture") != std::string::npos)
+            return std::vector<uint8_t>{};
+        return readLocal(path);
+    };
+    utrace::Symbolizer s(src);
+    s.refresh(run.pid);
+    EXPECT_TRUE(s.problems().empty()) << s.problems().front();
+    EXPECT_NE(std::find(asked.begin(), asked.end(), mapFile), asked.end());
+    auto f = s.describe(run.r.level2);
+    ASSERT_FALSE(f.empty());
+    EXPECT_EQ(f.back().function, "symfix::level2(int)");
+    EXPECT_TRUE(endsWith(f.back().module, "/symbols_fixture")) << f.back().module;
+}
+
 TEST_F(Symbolizer, ErrorsSayWhatToDo)
 {
     utrace::Symbolizer fresh(hostSource(run));
