@@ -4,8 +4,10 @@
 // ("tcp://127.0.0.1:PORT", agent --listen --once). Attach, events, stop,
 // registers, memory, detach, launch/release/reap, file reads; the same
 // errors as the local transport; a disconnect releases held threads.
+#include "utrace/breakpoints.hpp"
 #include "utrace/error.hpp"
 #include "utrace/event.hpp"
+#include "utrace/session.hpp"
 #include "utrace/transport.hpp"
 #include "vm_util.hpp"
 
@@ -17,6 +19,7 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <gelf.h>
 #include <gtest/gtest.h>
 #include <new>
 #include <poll.h>
@@ -475,6 +478,223 @@ TEST(ClientRemote, AgentSigtermClosesSessions)
     } catch (const Error &e) {
         EXPECT_EQ(e.errnum(), ESHUTDOWN) << e.sentence();
     }
+}
+
+// ---- The library's Session on a remote transport, on the fixtures ----
+
+std::string fixture(const std::string &name)
+{
+    for (const char *dir : {"/fixtures/", "./vm-bin/fixtures/"}) {
+        std::string p = dir + name;
+        if (access(p.c_str(), X_OK) == 0)
+            return p;
+    }
+    return "/fixtures/" + name;
+}
+
+// The ELF entry point ("") or a symbol's address in a static non-PIE fixture.
+uint64_t elfSymbol(const std::string &path, const std::string &name)
+{
+    elf_version(EV_CURRENT);
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    uint64_t addr = 0;
+    if (Elf *elf = elf_begin(fd, ELF_C_READ, nullptr)) {
+        GElf_Ehdr eh;
+        if (name.empty() && gelf_getehdr(elf, &eh))
+            addr = eh.e_entry;
+        Elf_Scn *scn = nullptr;
+        while (!addr && (scn = elf_nextscn(elf, scn))) {
+            GElf_Shdr sh;
+            if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_SYMTAB || !sh.sh_entsize)
+                continue;
+            Elf_Data *data = elf_getdata(scn, nullptr);
+            for (size_t i = 0; data && i < sh.sh_size / sh.sh_entsize && !addr; i++) {
+                GElf_Sym sym;
+                if (gelf_getsym(data, int(i), &sym) &&
+                    name == elf_strptr(elf, sh.sh_link, sym.st_name))
+                    addr = sym.st_value;
+            }
+        }
+        elf_end(elf);
+    }
+    close(fd);
+    return addr;
+}
+
+struct RemoteSession {
+    Remote r;
+    std::unique_ptr<Session> s;
+    explicit RemoteSession(Via via) : r(via)
+    {
+        if (r.t)
+            s = std::make_unique<Session>(std::move(r.t));
+    }
+    // The next event, resuming held ones that fail pred; nullopt after ms.
+    std::optional<Event> next(const std::function<bool(const Event &)> &pred, int ms = 20000)
+    {
+        auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+        while (std::chrono::steady_clock::now() < end) {
+            auto e = s->wait(200);
+            if (e && pred(*e))
+                return e;
+            if (e && e->held)
+                s->engineOf(e->handle).resume();
+        }
+        return std::nullopt;
+    }
+    int runToExit(Process &p)
+    {
+        auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (std::chrono::steady_clock::now() < end) {
+            if (auto st = p.exitStatus(false))
+                return *st;
+            auto e = s->wait(100);
+            if (e && e->held)
+                s->engineOf(e->handle).resume();
+        }
+        return -1;
+    }
+};
+
+void sessionLaunchStepRegsMemory(Via via)
+{
+    RemoteSession rs(via);
+    ASSERT_TRUE(rs.s);
+    std::string path = fixture("fx_calls");
+    uint64_t entry = elfSymbol(path, "");
+    ASSERT_NE(entry, 0u);
+    Process p = rs.s->launch({{path, "1"}});
+    auto e = rs.next([](const Event &x) { return x.is<Exec>(); });
+    ASSERT_TRUE(e);
+    EXPECT_TRUE(e->held);
+    EXPECT_EQ(e->tgid, p.pid());
+    EXPECT_EQ(e->get<Exec>()->path, path);
+    Engine eng = p.engine(0);
+    user_regs_struct r0 = eng.regs();
+    EXPECT_EQ(r0.rip, entry); // held at the first instruction
+
+    eng.step();
+    auto st = rs.next([](const Event &) { return true; });
+    ASSERT_TRUE(st);
+    ASSERT_TRUE(st->is<Step>()) << kindName(*st);
+    user_regs_struct r1 = eng.regs();
+    EXPECT_GT(r1.rip, r0.rip);
+    EXPECT_LT(r1.rip, r0.rip + 16);
+    user_regs_struct r2 = r1;
+    r2.r15 = 0x1122334455667788ull;
+    eng.setRegs(r2);
+    EXPECT_EQ(eng.regs().r15, 0x1122334455667788ull);
+    eng.setRegs(r1);
+
+    auto code = eng.readMemory(r0.rip, 2);
+    ASSERT_EQ(code.size(), 2u);
+    EXPECT_EQ(code[0], 0x31); // _start: xor %ebp,%ebp
+    EXPECT_EQ(code[1], 0xed);
+    std::vector<uint8_t> pattern{8, 7, 6, 5, 4, 3, 2, 1};
+    eng.writeMemory(r1.rsp - 256, pattern);
+    EXPECT_EQ(eng.readMemory(r1.rsp - 256, 8), pattern);
+    EXPECT_TRUE(eng.readMemory(8, 16).empty());
+
+    p.resume();
+    int status = rs.runToExit(p);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+void sessionSyscallsWithArgs(Via via)
+{
+    RemoteSession rs(via);
+    ASSERT_TRUE(rs.s);
+    Process p = rs.s->launch({{fixture("fx_syscall_loop"), "5"}});
+    ASSERT_TRUE(rs.next([](const Event &x) { return x.is<Exec>(); }));
+    p.setEvents(ev::Syscall | ev::Exit, ev::None, true);
+    p.resume();
+    std::vector<SyscallEntry> entries;
+    std::vector<SyscallExit> exits;
+    for (;;) {
+        auto e = rs.next([](const Event &) { return true; });
+        ASSERT_TRUE(e) << "events stopped";
+        if (auto *en = e->get<SyscallEntry>(); en && en->nr == SYS_lseek)
+            entries.push_back(*en);
+        if (auto *ex = e->get<SyscallExit>(); ex && ex->nr == SYS_lseek)
+            exits.push_back(*ex);
+        if (e->is<Exit>())
+            break;
+    }
+    ASSERT_EQ(entries.size(), 5u);
+    ASSERT_EQ(exits.size(), 5u);
+    for (size_t i = 0; i < 5; i++) {
+        EXPECT_TRUE(entries[i].hasArgs);
+        EXPECT_EQ(int(entries[i].args[0]), -1);
+        EXPECT_EQ(entries[i].args[1], 1000 + i);
+        EXPECT_EQ(exits[i].ret, -EBADF);
+    }
+    EXPECT_EQ(rs.runToExit(p), 0);
+}
+
+void sessionBreakpointHitCounts(Via via)
+{
+    RemoteSession rs(via);
+    ASSERT_TRUE(rs.s);
+    std::string path = fixture("fx_calls");
+    uint64_t body = elfSymbol(path, "fx_loop_body");
+    ASSERT_NE(body, 0u);
+    Process p = rs.s->launch({{path, "25"}});
+    ASSERT_TRUE(rs.next([](const Event &x) { return x.is<Exec>(); }));
+    {
+        Breakpoints bps(*rs.s, p.pid());
+        int id = bps.add(body);
+        EXPECT_EQ(p.engine(0).readMemory(body, 1).at(0), 0xcc); // written through the agent
+        p.resume();
+        int reported = 0;
+        while (reported < 25) {
+            auto e = rs.s->wait(20000);
+            ASSERT_TRUE(e) << "no event after " << reported << " hits";
+            if (auto hit = bps.hitBy(*e)) {
+                reported++;
+                EXPECT_EQ(hit->addr, body);
+                EXPECT_EQ(rs.s->engineOf(e->handle).regs().rip, body);
+            } else {
+                ASSERT_FALSE(e->is<Signal>()) << "a SIGTRAP escaped";
+            }
+            if (e->held)
+                rs.s->engineOf(e->handle).resume();
+        }
+        EXPECT_EQ(bps.hits(id), 25u);
+    }
+    int st = rs.runToExit(p);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+}
+
+TEST(ClientRemote, ExecSessionLaunchStepRegsMemory)
+{
+    sessionLaunchStepRegsMemory(Via::Exec);
+}
+
+TEST(ClientRemote, TcpSessionLaunchStepRegsMemory)
+{
+    sessionLaunchStepRegsMemory(Via::Tcp);
+}
+
+TEST(ClientRemote, ExecSessionSyscallsWithArgs)
+{
+    sessionSyscallsWithArgs(Via::Exec);
+}
+
+TEST(ClientRemote, TcpSessionSyscallsWithArgs)
+{
+    sessionSyscallsWithArgs(Via::Tcp);
+}
+
+TEST(ClientRemote, ExecSessionBreakpointHitCounts)
+{
+    sessionBreakpointHitCounts(Via::Exec);
+}
+
+TEST(ClientRemote, TcpSessionBreakpointHitCounts)
+{
+    sessionBreakpointHitCounts(Via::Tcp);
 }
 
 // Every engine the agent's sessions made is gone once they closed.
