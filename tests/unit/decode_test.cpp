@@ -1177,8 +1177,20 @@ TraceResult traceWithPtrace(const char *path)
             break;
         }
         if (WSTOPSIG(st) != (SIGTRAP | 0x80)) {
-            if (!(WSTOPSIG(st) == SIGTRAP && (st >> 16) != 0))
-                deliver = WSTOPSIG(st);
+            if (WSTOPSIG(st) == SIGTRAP && (st >> 16) != 0)
+                continue; // the exec event stop
+            deliver = WSTOPSIG(st);
+            siginfo_t si{};
+            if (ptrace(PTRACE_GETSIGINFO, pid, nullptr, &si) == 0) {
+                Event ev;
+                Signal sig;
+                sig.signo = si.si_signo;
+                sig.code = si.si_code;
+                sig.err = si.si_errno;
+                std::memcpy(sig.siginfo.data(), &si, sizeof(si));
+                ev.payload = sig;
+                add(renderEvent(ev, mem));
+            }
             continue;
         }
         __ptrace_syscall_info info{};
@@ -1211,6 +1223,23 @@ std::string normalize(std::string line)
     static const std::regex addr("0x[0-9a-f]{8,}");
     line = std::regex_replace(line, pad, ") =");
     return std::regex_replace(line, addr, "0xADDR");
+}
+
+// Normalized lines, the fixture's pid (from its getpid line) written PID.
+std::vector<std::string> withPid(const std::vector<std::string> &lines)
+{
+    std::string pid;
+    for (const auto &l : lines)
+        if (l.starts_with("getpid() "))
+            pid = l.substr(l.rfind(' ') + 1);
+    std::vector<std::string> out;
+    for (const auto &l : lines) {
+        std::string n = normalize(l);
+        if (!pid.empty())
+            n = std::regex_replace(n, std::regex("\\b" + pid + "\\b"), "PID");
+        out.push_back(n);
+    }
+    return out;
 }
 
 // Line by line, so that a failure names the line that differs.
@@ -1325,11 +1354,16 @@ TEST(Decode, RealProcessRendersLikeStrace)
         R"(getgroups(0, NULL) = )" + std::to_string(getgroups(0, nullptr)),
         umaskLine,
         R"(brk(NULL) = 0xADDR)",
+        R"(getpid() = PID)",
+        R"(kill(PID, SIGUSR1) = 0)",
+        R"(--- SIGUSR1 {si_signo=SIGUSR1, si_code=SI_USER, si_pid=PID, si_uid=)" +
+            std::to_string(getuid()) + "} ---",
+        R"(tgkill(PID, PID, SIGUSR1) = 0)",
+        R"(--- SIGUSR1 {si_signo=SIGUSR1, si_code=SI_TKILL, si_pid=PID, si_uid=)" +
+            std::to_string(getuid()) + "} ---",
         R"(exit_group(3) = ?)",
     };
-    std::vector<std::string> ours;
-    for (const auto &l : t.lines)
-        ours.push_back(normalize(l));
+    std::vector<std::string> ours = withPid(t.lines);
     expectSameLines(ours, expected, "the known lines");
 
     std::string strace = findInPath("strace");
@@ -1344,13 +1378,14 @@ TEST(Decode, RealProcessRendersLikeStrace)
     std::string cmd = strace + " -qq -o " + out + " " + DECODE_FIXTURE;
     int rc = std::system(cmd.c_str());
     std::ifstream in(out);
-    std::vector<std::string> theirs;
+    std::vector<std::string> raw;
     bool begun = false;
     for (std::string line; std::getline(in, line);) {
         begun = begun || line.starts_with("write(-1, \"BEGIN\"");
         if (begun && !line.starts_with("+++"))
-            theirs.push_back(normalize(line));
+            raw.push_back(line);
     }
+    std::vector<std::string> theirs = withPid(raw);
     unlink(out);
     ASSERT_TRUE(WIFEXITED(rc)) << cmd;
     if (theirs.empty())

@@ -103,11 +103,14 @@ std::string syscallName(int64_t nr);         // "syscall_500" for unknown number
 std::string_view syscallSummary(int64_t nr); // "" for unknown numbers
 std::string_view argTypeName(ArgType t);     // "OpenFlags"
 
-std::string signalName(int signo);                      // "SIGSEGV", "SIGRTMIN+3"
-std::optional<int> signalNumber(std::string_view name); // "SIGSEGV", "segv", "11"
-std::string errnoName(int err);                         // "ENOENT"; "E123" when unknown
-std::string_view errnoMessage(int err);                 // "No such file or directory"
-std::optional<int> errnoNumber(std::string_view name);  // "ENOENT", "enoent", "2"
+// Real-time signals count from the kernel's SIGRTMIN, 32 (glibc reserves 32
+// and 33, so its SIGRTMIN is 34 = "SIGRTMIN+2" here); signal sets print the
+// names without "SIG": [INT TERM RTMIN+1].
+std::string signalName(int signo);                      // "SIGSEGV", "SIGRTMIN+3"; "0" for 0
+std::optional<int> signalNumber(std::string_view name); // "SIGSEGV", "segv", "11", "SIGRTMAX-1"
+std::string errnoName(int err);         // "ENOENT", "ERESTARTSYS"; the number when unknown
+std::string_view errnoMessage(int err); // "No such file or directory"
+std::optional<int> errnoNumber(std::string_view name); // "ENOENT", "enoent", "2"
 
 // Reads the traced thread's memory while rendering (strings, structs):
 // returns the bytes it could read (possibly fewer).
@@ -147,8 +150,17 @@ std::string quoteString(std::string_view bytes, size_t limit, bool truncated = f
 // "{si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=0x10}"
 std::string renderSiginfo(const Signal &s);
 // One line for any event, strace style, without the pid prefix:
-// a syscall entry as renderSyscallEntry, an exit as "<... read resumed> = 3",
-// "--- SIGSEGV {si_signo=SIGSEGV, ...} ---", "+++ exited with 0 +++", ...
+//   syscall entry  renderSyscallEntry: "close(3)" ("close(...)" without captured args)
+//   syscall exit   "<... read resumed> = 3" (an exit alone has no arguments;
+//                  a tracer that kept the entry uses renderSyscallExit)
+//   signal         "--- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=0x10} ---"
+//   clone          "--- clone: child 1235, CLONE_VM|CLONE_THREAD ---"
+//   exec           "--- exec \"/usr/bin/ls\" ---"
+//   exit           "+++ exiting with 0 +++", "+++ killed by SIGSEGV (core dumped) +++"
+//   death, reap    "+++ dead, the last thread of its process, parent notified with SIGCHLD +++",
+//                  "+++ reaped +++"
+//   quiesce, step  "--- stopped ---", "--- single-step ---"
+//   lost           "--- 12 events lost ---"
 std::string renderEvent(const Event &e, const MemoryReader &mem, const RenderOptions &o = {});
 
 } // namespace utrace
