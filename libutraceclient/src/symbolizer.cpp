@@ -292,6 +292,7 @@ struct Symbolizer::Impl {
     };
     std::map<Dwfl_Module *, Mod> mods;
     std::vector<std::string> problems;
+    std::string lastMaps; // of the last complete refresh()
 
     // Backtrace state (dwfl_attach_state is once per Dwfl).
     bool attached = false;
@@ -318,6 +319,7 @@ struct Symbolizer::Impl {
             dwfl_end(dwfl);
         dwfl = nullptr;
         mods.clear();
+        lastMaps.clear();
         attached = false;
         if (ebl)
             elf_end(ebl);
@@ -572,11 +574,16 @@ struct Symbolizer::Impl {
             throw Error(ESRCH, "cannot read the memory map of process " + std::to_string(p) + ": " +
                                    e.what());
         }
+        // Clients refresh at every stop; the same map is the same modules
+        // (a replaced file has a new inode, an exec new addresses or files).
+        if (dwfl && p == pid && text == lastMaps)
+            return;
         std::vector<MapLine> lines = parseMaps(text);
         if (lines.empty())
             throw Error(ESRCH, "process " + std::to_string(p) +
                                    " has no memory map: it has exited or is a kernel thread");
         problems.clear();
+        lastMaps.clear();
 
         // Group the lines of each file: consecutive mappings of the same
         // file (anonymous .bss lines in between do not split a module).
@@ -661,6 +668,7 @@ struct Symbolizer::Impl {
                         std::string("libdwfl could not take the module list: ") + dwfl_errmsg(-1));
         // Removed modules are gone now; their images may be released.
         previous.clear();
+        lastMaps = std::move(text);
     }
 
     // Plans the module of `img` whose first mapping (at file offset

@@ -384,6 +384,27 @@ TEST_F(Symbolizer, ImagesAreCachedByBuildId)
     EXPECT_EQ(f.back().function, "symfix::level2(int)");
 }
 
+TEST_F(Symbolizer, RefreshWithAnUnchangedMapReadsNothing)
+{
+    Counters c;
+    utrace::Symbolizer s(hostSource(run, &c));
+    s.refresh(run.pid);
+    auto fileReads = [&c] {
+        int n = 0;
+        for (auto &kv : c.fileReads)
+            n += kv.second;
+        return n;
+    };
+    int memoryReads = c.memoryReads;
+    int files = fileReads();
+    EXPECT_GT(memoryReads, 0);
+    s.refresh(run.pid);
+    s.refresh(run.pid);
+    EXPECT_EQ(c.memoryReads, memoryReads);
+    EXPECT_EQ(fileReads(), files);
+    EXPECT_EQ(s.describe(run.r.level2).back().function, "symfix::level2(int)");
+}
+
 TEST_F(Symbolizer, FileChangedOnDiskIsAProblemNotAWrongAnswer)
 {
     sym.reset(); // nothing in the cache now
