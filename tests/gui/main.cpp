@@ -4,6 +4,7 @@
 
 #include <QApplication>
 #include <QLoggingCategory>
+#include <QStandardPaths>
 #include <cstring>
 
 namespace {
@@ -29,6 +30,8 @@ std::unique_ptr<QAbstractItemModelTester> guitest::tester(QAbstractItemModel *m)
 int main(int argc, char **argv)
 {
     qputenv("QT_QPA_PLATFORM", "offscreen");
+    // QSettings and friends in a test location, not the user's.
+    QStandardPaths::setTestModeEnabled(true);
     testing::InitGoogleTest(&argc, argv);
     QApplication app(argc, argv);
     app.setOrganizationName(QStringLiteral("utrace-tests"));
