@@ -21,13 +21,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <functional>
 #include <grp.h>
 #include <gtest/gtest.h>
+#include <linux/io_uring.h>
 #include <poll.h>
 #include <string>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
@@ -741,6 +744,162 @@ TEST_F(UtraceDevSecurity, TracedSetuidExecGivesNoControl)
     printf("[matrix] %s\n", line.c_str());
     EXPECT_EQ(q.ptraceErr, 1000) << "under ptrace the setuid exec runs unprivileged";
     EXPECT_EQ(p.attachErr, EPERM) << p.note;
+}
+
+// The calling process's io_uring worker thread ("iou-wrk-PID"), after an
+// async read on `fd` was queued; 0 if none showed up. The ring stays open.
+pid_t startIoWorker(int fd, void *buf)
+{
+    io_uring_params par{};
+    int ring = static_cast<int>(syscall(__NR_io_uring_setup, 4, &par));
+    if (ring < 0)
+        return 0;
+    size_t sqLen = par.sq_off.array + par.sq_entries * sizeof(__u32);
+    auto *sq =
+        static_cast<unsigned char *>(mmap(nullptr, sqLen, PROT_READ | PROT_WRITE,
+                                          MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQ_RING));
+    auto *sqes = static_cast<io_uring_sqe *>(mmap(nullptr, par.sq_entries * sizeof(io_uring_sqe),
+                                                  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                                                  ring, IORING_OFF_SQES));
+    if (sq == MAP_FAILED || sqes == MAP_FAILED)
+        return 0;
+    io_uring_sqe &e = sqes[0];
+    memset(&e, 0, sizeof(e));
+    e.opcode = IORING_OP_READ;
+    e.fd = fd;
+    e.addr = reinterpret_cast<__u64>(buf);
+    e.len = 8;
+    e.flags = IOSQE_ASYNC; // to a worker thread
+    auto *tail = reinterpret_cast<std::atomic<__u32> *>(sq + par.sq_off.tail);
+    auto *mask = reinterpret_cast<__u32 *>(sq + par.sq_off.ring_mask);
+    auto *array = reinterpret_cast<__u32 *>(sq + par.sq_off.array);
+    __u32 t = tail->load();
+    array[t & *mask] = 0;
+    tail->store(t + 1);
+    if (syscall(__NR_io_uring_enter, ring, 1, 0, 0, nullptr, 0) != 1)
+        return 0;
+    for (int i = 0; i < 2000; i++) {
+        DIR *d = opendir("/proc/self/task");
+        pid_t found = 0;
+        while (dirent *de = d ? readdir(d) : nullptr) {
+            std::string comm;
+            FILE *f = fopen(("/proc/self/task/" + std::string(de->d_name) + "/comm").c_str(), "r");
+            char line[64] = {};
+            if (f) {
+                if (fgets(line, sizeof(line), f))
+                    comm = line;
+                fclose(f);
+            }
+            if (comm.rfind("iou-wrk", 0) == 0)
+                found = atoi(de->d_name);
+        }
+        if (d)
+            closedir(d);
+        if (found)
+            return found;
+        usleep(1000);
+    }
+    return 0;
+}
+
+// An io_uring worker is a thread of the user's process that never returns
+// to user space. Tracing it must be allowed exactly as ptrace allows it,
+// and an engine on it (stop events, STOP, INTERRUPT) must neither hang the
+// worker, the session's close, nor the process's death.
+TEST_F(UtraceDevSecurity, IoUringWorkerThread)
+{
+    scope(0);
+    Probe p = runTracer(kUser, [] {
+        Probe r;
+        int data[2];
+        if (pipe(data)) {
+            r.failed = 1;
+            return r;
+        }
+        Proc c;
+        if (!spawn(c, [&](int in, int out) {
+                static char buf[8];
+                pid_t w = startIoWorker(data[0], buf);
+                writeLong(out, w);
+                long v;
+                return static_cast<int>(read(in, &v, sizeof(v)));
+            })) {
+            r.failed = 1;
+            return r;
+        }
+        long worker = 0;
+        bool got = readLong(c.rd, &worker, 10000);
+        fprintf(stderr, "io_uring: worker %ld\n", worker);
+        if (!got || worker <= 0) {
+            r.failed = 1;
+            r.addNote("no io_uring worker thread appeared");
+            return r;
+        }
+        int dev = open(kDev, O_RDWR | O_CLOEXEC);
+        int mem = open(memPath(c.pid).c_str(), O_RDONLY | O_CLOEXEC);
+        r.devErr = dev < 0 ? errno : 0;
+        r.memErr = mem < 0 ? errno : 0;
+        utrace_attach a{};
+        a.size = sizeof(a);
+        a.tid = static_cast<pid_t>(worker);
+        a.proof_fd = mem;
+        r.attachErr = ioctl(dev, UTRACE_IOC_ATTACH, &a) ? errno : 0;
+        fprintf(stderr, "io_uring: attach %s\n", errName(r.attachErr).c_str());
+        if (!r.attachErr) {
+            utrace_set_events se{};
+            se.size = sizeof(se);
+            se.handle = a.handle;
+            se.events = UTRACE_EV_ALL;
+            se.stop_events = UTRACE_EV_STOPPABLE;
+            if (ioctl(dev, UTRACE_IOC_SET_EVENTS, &se))
+                r.addNote("SET_EVENTS: " + errName(errno));
+            for (__u32 action : {UTRACE_CTL_STOP, UTRACE_CTL_INTERRUPT, UTRACE_CTL_STOP}) {
+                utrace_control ctl{};
+                ctl.size = sizeof(ctl);
+                ctl.handle = a.handle;
+                ctl.action = action;
+                if (ioctl(dev, UTRACE_IOC_CONTROL, &ctl) && errno != EINPROGRESS)
+                    r.addNote("CONTROL " + std::to_string(action) + ": " + errName(errno));
+            }
+        }
+        // The worker's read completes while the engine is on it.
+        if (write(data[1], "12345678", 8) != 8)
+            r.addNote("pipe write failed");
+        fprintf(stderr, "io_uring: controls done (%s)\n", r.note);
+        usleep(100000);
+        close(dev);
+        close(mem);
+        fprintf(stderr, "io_uring: session closed\n");
+        // ptrace, after the session is gone: PTRACE_SEIZE (PTRACE_ATTACH's
+        // stop would never come from a worker), in a process of its own
+        // whose exit detaches: a traced thread waits for its tracer to
+        // reap it.
+        pid_t sub = fork();
+        if (sub == 0)
+            _exit(ptrace(PTRACE_SEIZE, static_cast<pid_t>(worker), nullptr, nullptr) ? errno : 0);
+        int st = 0;
+        r.ptraceErr =
+            sub > 0 && waitpid(sub, &st, 0) == sub && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        fprintf(stderr, "io_uring: ptrace %s\n", errName(r.ptraceErr).c_str());
+        // The process dies and is reaped with its worker.
+        kill(c.pid, SIGKILL);
+        bool reaped = vmtest::waitFor(
+            [&] { return waitpid(c.pid, nullptr, WNOHANG | __WALL) == c.pid; }, 10000);
+        if (!reaped) {
+            r.failed = 1;
+            r.addNote("the process with the traced worker was not reaped within 10 s");
+        } else {
+            c.pid = -1;
+        }
+        return r;
+    });
+    ASSERT_EQ(p.failed, 0) << p.note;
+    std::string line = "scope 0, same uid, an io_uring worker thread of the target: " + p.utrace() +
+                       (p.note[0] ? std::string(" (") + p.note + ")" : "") + " | " +
+                       errName(p.ptraceErr);
+    gMatrix.push_back(line);
+    printf("[matrix] %s\n", line.c_str());
+    EXPECT_EQ(p.utraceAllowed(), p.ptraceErr == 0) << line;
 }
 
 TEST_F(UtraceDevSecurity, YamaScope1)
