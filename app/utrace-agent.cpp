@@ -50,7 +50,7 @@ const char kUsage[] =
     "                    one session per connection (clients use tcp://HOST:P)\n"
     "  --once            serve one connection, then exit\n"
     "  --device PATH     the device to serve (default /dev/utrace)\n"
-    "  -q, --quiet       log only errors\n"
+    "  -q, --quiet       log only errors and the address listened on\n"
     "\n"
     "TCP connections are not authenticated: anyone who can connect may trace\n"
     "what this agent's user may trace. Listen on 127.0.0.1 and tunnel with ssh,\n"
@@ -280,7 +280,8 @@ int listenOn(const std::string &spec)
     }
     len = sizeof(ss);
     getsockname(fd, reinterpret_cast<sockaddr *>(&ss), &len);
-    logLine("listening on " + addrString(ss) + " (device " + gDevice + ")");
+    // Even with --quiet: with port 0 this is how the caller learns the port.
+    logLine("listening on " + addrString(ss) + " (device " + gDevice + ")", true);
     bool loopback = ss.ss_family == AF_INET ? (ntohl(v4->sin_addr.s_addr) >> 24) == 127
                                             : IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
     if (!loopback)

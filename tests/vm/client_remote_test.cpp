@@ -103,7 +103,7 @@ struct TcpAgent {
     int port = 0;
     std::string log = "/tmp/client-remote-agent.log";
 
-    TcpAgent()
+    explicit TcpAgent(bool once = true)
     {
         std::string agent = agentPath();
         unlink(log.c_str());
@@ -111,8 +111,8 @@ struct TcpAgent {
         if (pid == 0) {
             int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
             dup2(fd, 2);
-            execl(agent.c_str(), agent.c_str(), "--listen", "127.0.0.1:0", "--once",
-                  static_cast<char *>(nullptr));
+            execl(agent.c_str(), agent.c_str(), "--listen", "127.0.0.1:0",
+                  once ? "--once" : "--quiet", static_cast<char *>(nullptr));
             _exit(127);
         }
         vmtest::waitFor(
@@ -478,6 +478,55 @@ TEST(ClientRemote, AgentSigtermClosesSessions)
     } catch (const Error &e) {
         EXPECT_EQ(e.errnum(), ESHUTDOWN) << e.sentence();
     }
+}
+
+// One agent, two connections: two independent sessions. One disconnecting
+// releases only its own thread; SIGTERM releases the other's.
+TEST(ClientRemote, TcpConnectionsAreSeparateSessions)
+{
+    Spinner a, b;
+    TcpAgent agent(false);
+    ASSERT_NE(agent.port, 0) << agent.text();
+    std::string url = "tcp://127.0.0.1:" + std::to_string(agent.port);
+    auto ta = openRemote(url);
+    auto tb = openRemote(url);
+    uint32_t ha = ta->attach(a.pid, 0), hb = tb->attach(b.pid, 0);
+    ta->setEvents(ha, stopAtGetppid());
+    tb->setEvents(hb, stopAtGetppid());
+    auto held = [](Transport &t) {
+        pollfd p{t.eventFd(), POLLIN, 0};
+        if (poll(&p, 1, 20000) != 1)
+            return false;
+        auto evs = parseRecords(t.readRecords(0));
+        return !evs.empty() && evs[0].held;
+    };
+    ASSERT_TRUE(held(*ta));
+    ASSERT_TRUE(held(*tb));
+    EXPECT_FALSE(a.runs(200));
+    EXPECT_FALSE(b.runs(200));
+    // Each session sees only its own engine.
+    ASSERT_EQ(ta->list().size(), 1u);
+    EXPECT_EQ(ta->list()[0].tid, a.pid);
+    ASSERT_EQ(tb->list().size(), 1u);
+    EXPECT_EQ(tb->list()[0].tid, b.pid);
+    // Engine handles are per session: a's handle means nothing to b.
+    if (ha != hb) {
+        try {
+            tb->detach(ha);
+            ADD_FAILURE() << "session b detached session a's engine";
+        } catch (const Error &) {
+        }
+    }
+
+    ta.reset();
+    EXPECT_TRUE(a.runs(10000));
+    EXPECT_FALSE(b.runs(300)) << "closing one connection released the other's thread";
+    EXPECT_EQ(tb->list().size(), 1u);
+
+    ASSERT_EQ(kill(agent.pid, SIGTERM), 0);
+    EXPECT_TRUE(b.runs(10000));
+    int st = agent.exitStatus(10000);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st << "\n" << agent.text();
 }
 
 // ---- The library's Session on a remote transport, on the fixtures ----
