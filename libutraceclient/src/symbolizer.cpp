@@ -588,11 +588,14 @@ struct Symbolizer::Impl {
         // Group the lines of each file: consecutive mappings of the same
         // file (anonymous .bss lines in between do not split a module).
         std::vector<Planned> plan;
+        bool incomplete = false;
         for (size_t i = 0; i < lines.size();) {
             const MapLine &m = lines[i];
             if (m.path == "[vdso]") {
                 if (ImagePtr img = vdsoImage(m))
                     addPlanned(plan, m.path, img, m.end, m.start, 0);
+                else
+                    incomplete = true; // memory unreadable now: retry next time
                 i++;
                 continue;
             }
@@ -668,7 +671,9 @@ struct Symbolizer::Impl {
                         std::string("libdwfl could not take the module list: ") + dwfl_errmsg(-1));
         // Removed modules are gone now; their images may be released.
         previous.clear();
-        lastMaps = std::move(text);
+        // Only a refresh that got everything may be skipped next time.
+        if (!incomplete && problems.empty())
+            lastMaps = std::move(text);
     }
 
     // Plans the module of `img` whose first mapping (at file offset
