@@ -252,6 +252,23 @@ std::string sysinfoArg(const MemoryReader &mem, uint64_t addr)
            ", freehigh=" + u(96) + ", mem_unit=" + udec(field<uint32_t>(b, 104)) + "}";
 }
 
+// Set members of a bit array, at most kMaxMembers of them: "[0 3]".
+constexpr size_t kMaxMembers = 1024;
+
+std::string bitList(const std::vector<uint8_t> &b, uint64_t bits)
+{
+    std::string out = "[";
+    size_t shown = 0;
+    for (uint64_t bit = 0; bit < bits && bit / 8 < b.size(); bit++) {
+        if (!(b[bit / 8] & (1u << (bit % 8))))
+            continue;
+        if (shown == kMaxMembers)
+            return out + " ...]";
+        out += (shown++ ? " " : "") + std::to_string(bit);
+    }
+    return out + "]";
+}
+
 // A bit array (cpu_set_t) of len bytes: "[0 1]".
 std::string bitsArg(const MemoryReader &mem, uint64_t addr, uint64_t len)
 {
@@ -259,15 +276,7 @@ std::string bitsArg(const MemoryReader &mem, uint64_t addr, uint64_t len)
     auto b = readSome(mem, addr, static_cast<size_t>(len));
     if (b.size() < len || addr == 0)
         return ptr(addr);
-    std::string out = "[";
-    bool first = true;
-    for (size_t bit = 0; bit < b.size() * 8; bit++) {
-        if (!(b[bit / 8] & (1u << (bit % 8))))
-            continue;
-        out += (first ? "" : " ") + std::to_string(bit);
-        first = false;
-    }
-    return out + "]";
+    return bitList(b, len * 8);
 }
 
 std::string timespecArg(const MemoryReader &mem, uint64_t addr)
@@ -453,26 +462,20 @@ std::string envpArg(const MemoryReader &mem, uint64_t addr)
     return hex(addr) + " /* " + std::to_string(n) + (n == 1 ? " var */" : " vars */");
 }
 
-std::string fdsetArg(const MemoryReader &mem, uint64_t addr, uint64_t nfds)
+std::string fdsetArg(const MemoryReader &mem, uint64_t addr, uint64_t nfdsArg)
 {
     if (addr == 0)
         return "NULL";
-    nfds = std::min<uint64_t>(nfds, 1024 * 64);
-    size_t bytes = static_cast<size_t>((nfds + 63) / 64 * 8);
+    // nfds is an int; the kernel caps it at the process's descriptor table.
+    int32_t nfds = static_cast<int32_t>(nfdsArg);
+    if (nfds <= 0)
+        return hex(addr);
+    uint64_t bits = std::min<uint64_t>(static_cast<uint64_t>(nfds), 1u << 20);
+    size_t bytes = static_cast<size_t>((bits + 63) / 64 * 8);
     auto b = readSome(mem, addr, bytes);
     if (b.size() < bytes)
         return hex(addr);
-    std::string out = "[";
-    bool first = true;
-    for (uint64_t fd = 0; fd < nfds; fd++) {
-        if (!(b[fd / 8] & (1u << (fd % 8))))
-            continue;
-        if (!first)
-            out += ' ';
-        first = false;
-        out += udec(fd);
-    }
-    return out + "]";
+    return bitList(b, bits);
 }
 
 std::string epollEventStr(const uint8_t *p)
