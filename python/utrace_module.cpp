@@ -135,8 +135,13 @@ utrace::AttachOptions attachOptions(bool follow, bool holdChildren, bool killOnC
 // AttributeError on the others (so hasattr() tells).
 template <class T, class F> py::object field(const utrace::Event &e, const char *what, F fn)
 {
-    if (const T *p = e.get<T>())
-        return py::cast(fn(*p));
+    if (const T *p = e.get<T>()) {
+        auto v = fn(*p);
+        if constexpr (std::is_base_of_v<py::object, decltype(v)>)
+            return v;
+        else
+            return py::cast(v);
+    }
     noAttr(e, what);
 }
 
@@ -183,13 +188,18 @@ py::dict regsDict(const user_regs_struct &r)
     py::dict d;
 #define UTRACE_REG(n) d[#n] = r.n;
     UTRACE_REG(r15)
-    UTRACE_REG(r14) UTRACE_REG(r13) UTRACE_REG(r12) UTRACE_REG(rbp) UTRACE_REG(rbx) UTRACE_REG(r11)
-        UTRACE_REG(r10) UTRACE_REG(r9) UTRACE_REG(r8) UTRACE_REG(rax) UTRACE_REG(rcx)
-            UTRACE_REG(rdx) UTRACE_REG(rsi) UTRACE_REG(rdi) UTRACE_REG(orig_rax) UTRACE_REG(rip)
-                UTRACE_REG(cs) UTRACE_REG(eflags) UTRACE_REG(rsp) UTRACE_REG(ss) UTRACE_REG(fs_base)
-                    UTRACE_REG(gs_base) UTRACE_REG(ds) UTRACE_REG(es) UTRACE_REG(fs) UTRACE_REG(gs)
+    UTRACE_REG(r14)
+    UTRACE_REG(r13)
+    UTRACE_REG(r12)
+    UTRACE_REG(rbp)
+    UTRACE_REG(rbx)
+    UTRACE_REG(r11)
+    UTRACE_REG(r10) UTRACE_REG(r9) UTRACE_REG(r8) UTRACE_REG(rax) UTRACE_REG(rcx) UTRACE_REG(rdx)
+        UTRACE_REG(rsi) UTRACE_REG(rdi) UTRACE_REG(orig_rax) UTRACE_REG(rip) UTRACE_REG(cs)
+            UTRACE_REG(eflags) UTRACE_REG(rsp) UTRACE_REG(ss) UTRACE_REG(fs_base)
+                UTRACE_REG(gs_base) UTRACE_REG(ds) UTRACE_REG(es) UTRACE_REG(fs) UTRACE_REG(gs)
 #undef UTRACE_REG
-                        return d;
+                    return d;
 }
 
 utrace::MemoryReader readerOf(const PyEngine *eng)
@@ -332,20 +342,20 @@ PYBIND11_MODULE(utrace, m)
                                [](const utrace::Event &e) -> py::object {
                                    if (auto *x = e.get<utrace::Signal>())
                                        return py::int_(x->signo);
-                                   if (auto *d = e.get<utrace::Death>())
-                                       return py::int_(d->signal);
                                    noAttr(e, "signo");
                                })
-        .def_property_readonly(
-            "signame",
-            [](const utrace::Event &e) -> py::object {
-                if (auto *x = e.get<utrace::Signal>())
-                    return py::str(utrace::signalName(x->signo));
-                if (auto *d = e.get<utrace::Death>())
-                    return d->signal ? py::object(py::str(utrace::signalName(d->signal)))
-                                     : py::object(py::none());
-                noAttr(e, "signame");
-            })
+        .def_property_readonly("signame",
+                               [](const utrace::Event &e) {
+                                   return field<utrace::Signal>(e, "signame", [](auto &x) {
+                                       return utrace::signalName(x.signo);
+                                   });
+                               })
+        .def_property_readonly("exit_signal",
+                               [](const utrace::Event &e) {
+                                   // what the parent gets (SIGCHLD), -1 when self-reaping
+                                   return field<utrace::Death>(e, "exit_signal",
+                                                               [](auto &x) { return x.signal; });
+                               })
         .def_property_readonly("code",
                                [](const utrace::Event &e) -> py::object {
                                    if (auto *x = e.get<utrace::Signal>())
@@ -397,8 +407,11 @@ PYBIND11_MODULE(utrace, m)
                                })
         .def_property_readonly("path",
                                [](const utrace::Event &e) {
-                                   return field<utrace::Exec>(e, "path",
-                                                              [](auto &x) { return x.path; });
+                                   // as os.fsdecode: a path need not be UTF-8
+                                   return field<utrace::Exec>(e, "path", [](auto &x) {
+                                       return py::bytes(x.path).attr("decode")("utf-8",
+                                                                               "surrogateescape");
+                                   });
                                })
         .def_property_readonly("group_dead",
                                [](const utrace::Event &e) {
@@ -432,27 +445,32 @@ PYBIND11_MODULE(utrace, m)
     }));
 #define UTRACE_REG(n) regs.def_readwrite(#n, &user_regs_struct::n);
     UTRACE_REG(r15)
-    UTRACE_REG(r14) UTRACE_REG(r13) UTRACE_REG(r12) UTRACE_REG(rbp) UTRACE_REG(rbx) UTRACE_REG(r11)
-        UTRACE_REG(r10) UTRACE_REG(r9) UTRACE_REG(r8) UTRACE_REG(rax) UTRACE_REG(rcx)
-            UTRACE_REG(rdx) UTRACE_REG(rsi) UTRACE_REG(rdi) UTRACE_REG(orig_rax) UTRACE_REG(rip)
-                UTRACE_REG(cs) UTRACE_REG(eflags) UTRACE_REG(rsp) UTRACE_REG(ss) UTRACE_REG(fs_base)
-                    UTRACE_REG(gs_base) UTRACE_REG(ds) UTRACE_REG(es) UTRACE_REG(fs) UTRACE_REG(gs)
+    UTRACE_REG(r14)
+    UTRACE_REG(r13)
+    UTRACE_REG(r12)
+    UTRACE_REG(rbp)
+    UTRACE_REG(rbx)
+    UTRACE_REG(r11)
+    UTRACE_REG(r10) UTRACE_REG(r9) UTRACE_REG(r8) UTRACE_REG(rax) UTRACE_REG(rcx) UTRACE_REG(rdx)
+        UTRACE_REG(rsi) UTRACE_REG(rdi) UTRACE_REG(orig_rax) UTRACE_REG(rip) UTRACE_REG(cs)
+            UTRACE_REG(eflags) UTRACE_REG(rsp) UTRACE_REG(ss) UTRACE_REG(fs_base)
+                UTRACE_REG(gs_base) UTRACE_REG(ds) UTRACE_REG(es) UTRACE_REG(fs) UTRACE_REG(gs)
 #undef UTRACE_REG
-                        regs.def_property(
-                                "pc", [](const user_regs_struct &r) { return r.rip; },
-                                [](user_regs_struct &r, unsigned long long v) { r.rip = v; })
-                            .def_property(
-                                "sp", [](const user_regs_struct &r) { return r.rsp; },
-                                [](user_regs_struct &r, unsigned long long v) { r.rsp = v; })
-                            .def("as_dict", &regsDict)
-                            .def("__repr__", [](const user_regs_struct &r) {
-                                char b[128];
-                                std::snprintf(b, sizeof b,
-                                              "<utrace.Regs rip=0x%llx rsp=0x%llx orig_rax=%lld>",
-                                              (unsigned long long)r.rip, (unsigned long long)r.rsp,
-                                              (long long)r.orig_rax);
-                                return std::string(b);
-                            });
+                    regs.def_property(
+                            "pc", [](const user_regs_struct &r) { return r.rip; },
+                            [](user_regs_struct &r, unsigned long long v) { r.rip = v; })
+                        .def_property(
+                            "sp", [](const user_regs_struct &r) { return r.rsp; },
+                            [](user_regs_struct &r, unsigned long long v) { r.rsp = v; })
+                        .def("as_dict", &regsDict)
+                        .def("__repr__", [](const user_regs_struct &r) {
+                            char b[128];
+                            std::snprintf(b, sizeof b,
+                                          "<utrace.Regs rip=0x%llx rsp=0x%llx orig_rax=%lld>",
+                                          (unsigned long long)r.rip, (unsigned long long)r.rsp,
+                                          (long long)r.orig_rax);
+                            return std::string(b);
+                        });
 
     // ---- engine ----------------------------------------------------------
     py::class_<PyEngine>(m, "Engine", "One engine on one thread (Session.attach, Process.engine)")
@@ -495,17 +513,30 @@ PYBIND11_MODULE(utrace, m)
             [](const PyEngine &e, py::object calls) {
                 std::vector<std::string> names;
                 std::vector<int> numbers;
+                bool byNumber = false;
                 if (!calls.is_none())
                     for (auto c : calls) {
-                        if (py::isinstance<py::int_>(c))
+                        if (py::isinstance<py::int_>(c)) {
                             numbers.push_back(c.cast<int>());
-                        else
+                            byNumber = true;
+                        } else {
                             names.push_back(c.cast<std::string>());
+                        }
                     }
-                for (int n : numbers)
-                    names.push_back(utrace::syscallName(n));
+                if (byNumber)
+                    for (auto &n : names) {
+                        auto nr = utrace::syscallNumber(n);
+                        if (!nr)
+                            throw utrace::Error(EINVAL, "unknown syscall \"" + n +
+                                                            "\": use an x86-64 name such as "
+                                                            "\"openat\" or a number");
+                        numbers.push_back(*nr);
+                    }
                 e.with([&](utrace::Engine x) {
-                    x.setSyscallFilter(names);
+                    if (byNumber)
+                        x.setSyscallFilterNumbers(numbers);
+                    else
+                        x.setSyscallFilter(names);
                     return 0;
                 });
             },
