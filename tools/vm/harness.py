@@ -294,10 +294,122 @@ def _copy_dynamic_deps(binary: Path, root: Path) -> None:
                 shutil.copy2(lib.resolve(), dest)
 
 
+# --------------------------------------------------------------------------
+# Python in the guest: Debian's interpreter, a trimmed standard library, the
+# utrace module (debug info stripped) and examples/. Only for runs that have a
+# suite needing it: it costs the initramfs a few MB.
+
+PYTHON_GUEST_PATH = "/usr/lib/utrace/python"  # where the utrace module goes
+# Parts of the standard library the examples and suites never import.
+PYTHON_SKIP_DIRS = {
+    "test", "tests", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "distutils",
+    "pydoc_data", "asyncio", "email", "xml", "xmlrpc", "http", "urllib", "html", "wsgiref",
+    "multiprocessing", "unittest", "concurrent", "curses", "dbm", "sqlite3", "ctypes", "venv",
+    "zoneinfo", "tomllib", "site-packages", "dist-packages", "lib-dynload", "__phello__",
+}
+PYTHON_SKIP_FILES = {
+    "pydoc.py", "turtle.py", "_pydecimal.py", "doctest.py", "pickletools.py", "mailbox.py",
+    "_pyio.py", "imaplib.py", "smtplib.py", "nntplib.py", "ftplib.py", "telnetlib.py",
+    "mailcap.py", "cgi.py", "cgitb.py", "pdb.py", "difflib.py", "tarfile.py", "zipfile.py",
+    "ssl.py", "sitecustomize.py", "_sysconfigdata__linux_x86_64-linux-gnu.py",
+}
+# Codecs beyond these are never looked up in a C/UTF-8 guest.
+PYTHON_ENCODINGS = {"__init__.py", "aliases.py", "utf_8.py", "utf_8_sig.py", "ascii.py",
+                    "latin_1.py"}
+# Extension modules (lib-dynload) worth having; Debian builds the rest in.
+PYTHON_DYNLOAD = ("_json", "_bz2", "_lzma", "_queue", "_contextvars", "resource", "termios",
+                  "mmap", "_typing")
+
+
+@dataclass
+class PythonBundle:
+    module: Path            # the built utrace*.so
+    examples: Path          # examples/ of the source tree
+    interpreter: Path = Path("/usr/bin/python3")
+
+
+def _python_files(stdlib: Path):
+    """(source, relative path) of the trimmed standard library."""
+    for dirpath, dirnames, filenames in os.walk(stdlib):
+        d = Path(dirpath)
+        rel = d.relative_to(stdlib)
+        dirnames[:] = sorted(n for n in dirnames if not (rel == Path(".") and n.startswith(
+            "config-")) and n not in PYTHON_SKIP_DIRS)
+        in_cache = d.name == "__pycache__"
+        for f in sorted(filenames):
+            if rel.parts[:1] == ("encodings",) and not in_cache and f not in PYTHON_ENCODINGS:
+                continue
+            if in_cache:
+                # the bytecode of the sources we keep, normal optimisation only
+                m = re.fullmatch(r"(\w+)\.cpython-\d+\.pyc", f)
+                source = m and (m.group(1) + ".py")
+                if not source or source in PYTHON_SKIP_FILES or not (d.parent / source).exists():
+                    continue
+                if d.parent.name == "encodings" and source not in PYTHON_ENCODINGS:
+                    continue
+            elif not f.endswith(".py") or f in PYTHON_SKIP_FILES:
+                continue
+            src = d / f
+            if src.is_symlink() and not src.resolve().is_relative_to(stdlib):
+                continue  # Debian's sitecustomize & co. point into /etc
+            yield src, rel / f
+
+
+def add_python(root: Path, py: PythonBundle) -> None:
+    """Puts the interpreter, its trimmed library, the utrace module and the
+    examples into the initramfs tree at root."""
+    interp = py.interpreter.resolve()
+    m = re.fullmatch(r"python(\d+\.\d+)", interp.name)
+    if not m:
+        raise HarnessError(f"{py.interpreter} is not a pythonX.Y interpreter")
+    ver = m.group(1)
+    stdlib = Path(f"/usr/lib/python{ver}")
+    dest = root / "usr" / "bin" / interp.name
+    shutil.copy2(interp, dest)
+    (root / "usr" / "bin" / "python3").symlink_to(interp.name)
+    _copy_dynamic_deps(interp, root)
+    lib = root / "usr" / "lib" / f"python{ver}"
+    for src, rel in _python_files(stdlib):
+        (lib / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, lib / rel)  # mtimes kept: the .pyc files stay valid
+    dyn = lib / "lib-dynload"
+    dyn.mkdir(parents=True, exist_ok=True)
+    for name in PYTHON_DYNLOAD:
+        for so in (stdlib / "lib-dynload").glob(f"{name}.cpython-*.so"):
+            shutil.copy2(so, dyn / so.name)
+            _copy_dynamic_deps(so, root)
+    mod_dir = root / PYTHON_GUEST_PATH.lstrip("/")
+    mod_dir.mkdir(parents=True, exist_ok=True)
+    # Without its DWARF the module is a tenth of its size; backtraces of the
+    # traced programs do not need it.
+    res = subprocess.run(["strip", "--strip-debug", "-o", str(mod_dir / py.module.name),
+                          str(py.module)], capture_output=True, text=True)
+    if res.returncode:
+        raise HarnessError(f"strip {py.module} failed: {res.stderr.strip()}")
+    _copy_dynamic_deps(py.module, root)
+    ex = root / "examples"
+    ex.mkdir(exist_ok=True)
+    for f in sorted(py.examples.glob("*.py")):
+        shutil.copy2(f, ex / f.name)
+
+
+def python_bundle(build: Path) -> PythonBundle | None:
+    """The utrace module of a build (UTRACE_BUILD_PYTHON) with examples/, if built."""
+    mods = sorted((build / "python").glob("utrace.cpython-*.so"))
+    return PythonBundle(mods[0], REPO / "examples") if mods else None
+
+
+PYTHON_ENV = f"""export PYTHONHOME=/usr PYTHONPATH={PYTHON_GUEST_PATH}
+export PYTHONUTF8=1
+"""
+
+
 def make_initramfs(out: Path, plan: str, modules: list[Path] = (),
                    tests: list[Path] = (), fixtures: list[Path] = (),
-                   tools: list[Path] = (), files: dict[str, Path] | None = None) -> Path:
-    """Packs busybox, modules, test binaries, fixtures and tools into a cpio."""
+                   tools: list[Path] = (), files: dict[str, Path] | None = None,
+                   python: PythonBundle | None = None) -> Path:
+    """Packs busybox, modules, test binaries, fixtures and tools into a cpio;
+    with python, also an interpreter, the utrace module and examples/."""
     busybox = shutil.which("busybox") or "/bin/busybox"
     if "statically linked" not in subprocess.run(["file", "-L", busybox], capture_output=True,
                                                   text=True).stdout and \
@@ -309,6 +421,9 @@ def make_initramfs(out: Path, plan: str, modules: list[Path] = (),
                   "lib/modules", "tests", "fixtures", "tools", "root", "home/user"):
             (root / d).mkdir(parents=True, exist_ok=True)
         shutil.copy2("/bin/busybox", root / "bin" / "busybox")
+        if python:
+            add_python(root, python)
+            plan = PYTHON_ENV + plan
         init = INIT_SCRIPT.replace("__PLAN__", plan).replace("__DONE__", DONE_MARK)
         (root / "init").write_text(init)
         os.chmod(root / "init", 0o755)
