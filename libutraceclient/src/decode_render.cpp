@@ -1205,6 +1205,14 @@ std::string specialArg(const SyscallInfo &s, size_t i, const Ctx &c, bool &handl
         }
         return out + "\"" + (static_cast<uint64_t>(c.ret) > want ? "..." : "");
     }
+    if (n == "memfd_create" && i == 1) {
+        static const Named kMfd[] = {{1, "MFD_CLOEXEC"},
+                                     {2, "MFD_ALLOW_SEALING"},
+                                     {4, "MFD_HUGETLB"},
+                                     {8, "MFD_NOEXEC_SEAL"},
+                                     {0x10, "MFD_EXEC"}};
+        return flags(static_cast<uint32_t>(a[1]), kMfd);
+    }
     if (n == "fadvise64" && i == 3) {
         static const Named kAdvice[] = {{0, "POSIX_FADV_NORMAL"},     {1, "POSIX_FADV_RANDOM"},
                                         {2, "POSIX_FADV_SEQUENTIAL"}, {3, "POSIX_FADV_WILLNEED"},
@@ -1325,6 +1333,28 @@ std::string resultAnnotation(const SyscallEntry &e, int64_t ret, const MemoryRea
         return " (" + pollfdsArg(mem, e.args[0], e.args[1], o.stringLimit, true) + ")";
     if (s->name == "poll" && ret == 0)
         return " (Timeout)";
+    if ((s->name == "select" || s->name == "pselect6") && ret == 0)
+        return " (Timeout)";
+    if ((s->name == "select" || s->name == "pselect6") && ret > 0) {
+        // The sets as the call left them, and the time left.
+        std::string out;
+        static const char *const names[] = {"in", "out", "except"};
+        for (int i = 0; i < 3; i++) {
+            uint64_t set = e.args[static_cast<size_t>(i) + 1];
+            if (!set)
+                continue;
+            std::string members = fdsetArg(mem, set, e.args[0]);
+            if (members == "[]" || !members.starts_with("["))
+                continue;
+            out += (out.empty() ? "" : ", ") + std::string(names[i]) + " " + members;
+        }
+        if (e.args[4]) {
+            std::string left =
+                s->name == "select" ? timevalArg(mem, e.args[4]) : timespecArg(mem, e.args[4]);
+            out += (out.empty() ? "" : ", ") + std::string("left ") + left;
+        }
+        return out.empty() ? std::string() : " (" + out + ")";
+    }
     return {};
 }
 

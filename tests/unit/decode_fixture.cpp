@@ -8,9 +8,11 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -94,6 +96,47 @@ int main()
     syscall(SYS_getgroups, 0, nullptr);
     syscall(SYS_umask, 022);
     syscall(SYS_brk, 0);
+
+    // Messages, epoll, select, a memfd.
+    int sv[2];
+    syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+    char data[] = "hi there";
+    struct iovec dio = {data, 8};
+    struct msghdr mh {};
+    mh.msg_iov = &dio;
+    mh.msg_iovlen = 1;
+    syscall(SYS_sendmsg, sv[0], &mh, MSG_NOSIGNAL);
+    char rb[16];
+    struct iovec rio = {rb, sizeof(rb)};
+    struct msghdr rh {};
+    rh.msg_iov = &rio;
+    rh.msg_iovlen = 1;
+    syscall(SYS_recvmsg, sv[1], &rh, 0);
+    long ep = syscall(SYS_epoll_create1, EPOLL_CLOEXEC);
+    struct epoll_event ev {};
+    ev.events = EPOLLIN;
+    ev.data.u64 = 7;
+    syscall(SYS_epoll_ctl, ep, EPOLL_CTL_ADD, sv[1], &ev);
+    syscall(SYS_write, sv[0], "x", 1);
+    struct epoll_event evs[4];
+    syscall(SYS_epoll_wait, ep, evs, 4, 0);
+    fd_set rs;
+    FD_ZERO(&rs);
+    FD_SET(sv[1], &rs);
+    struct timeval tv = {0, 0};
+    syscall(SYS_select, sv[1] + 1, &rs, nullptr, nullptr, &tv);
+    long mfd = syscall(SYS_memfd_create, "decode", MFD_CLOEXEC);
+    syscall(SYS_ftruncate, mfd, 4096);
+    syscall(SYS_pwrite64, mfd, "abc", 3, 10);
+    char pb[4];
+    syscall(SYS_pread64, mfd, pb, 3, 10);
+    long map = syscall(SYS_mmap, nullptr, 4096, PROT_READ, MAP_SHARED, mfd, 0);
+    syscall(SYS_munmap, map, 4096);
+    int type = 0;
+    socklen_t typeLen = sizeof(type);
+    syscall(SYS_getsockopt, sv[0], SOL_SOCKET, SO_TYPE, &type, &typeLen);
+    syscall(SYS_shutdown, sv[0], SHUT_WR);
+    syscall(SYS_writev, sv[1], &dio, 1);
 
     // Signals: SIGUSR1 is ignored, which a tracer is still told about.
     long pid = syscall(SYS_getpid);
