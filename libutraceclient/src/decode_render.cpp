@@ -610,21 +610,40 @@ std::string cloneArgsArg(const MemoryReader &mem, uint64_t addr, uint64_t size)
         out += "|" + hex(c[0] & 0x7f);
     if (out.starts_with("{flags=0|"))
         out.erase(7, 2);
-    static const char *const names[] = {nullptr,   "pidfd",        "child_tid",  "parent_tid",
-                                        nullptr,   "stack",        "stack_size", "tls",
-                                        "set_tid", "set_tid_size", "cgroup"};
-    for (int i = 1; i < 11; i++) {
-        if (i == 4) {
-            out +=
-                ", exit_signal=" + (c[4] ? signalName(static_cast<int>(c[4])) : std::string("0"));
-            continue;
-        }
-        if (c[i] == 0 || (i >= 8 && static_cast<size_t>(i) * 8 >= n))
-            continue;
-        out += std::string(", ") + names[i] + "=" +
-               (i == 6 || i == 9 || i == 10 ? (i == 6 ? hex(c[i]) : udec(c[i])) : hex(c[i]));
-    }
+    // The pointers show when the flags use them, as strace shows them.
+    uint64_t f = c[0];
+    if (f & 0x1000) // CLONE_PIDFD
+        out += ", pidfd=" + ptr(c[1]);
+    if (f & 0x1200000) // CLONE_CHILD_SETTID, CLONE_CHILD_CLEARTID
+        out += ", child_tid=" + ptr(c[2]);
+    if (f & 0x100000) // CLONE_PARENT_SETTID
+        out += ", parent_tid=" + ptr(c[3]);
+    out += ", exit_signal=" + (c[4] ? signalName(static_cast<int>(c[4])) : std::string("0"));
+    if (c[5])
+        out += ", stack=" + hex(c[5]);
+    if (c[6])
+        out += ", stack_size=" + hex(c[6]);
+    if (f & 0x80000) // CLONE_SETTLS
+        out += ", tls=" + ptr(c[7]);
+    if (n >= 80 && c[9])
+        out += ", set_tid=" + ptr(c[8]) + ", set_tid_size=" + udec(c[9]);
+    if (n >= 88 && (f & 0x200000000)) // CLONE_INTO_CGROUP
+        out += ", cgroup=" + udec(c[10]);
     return out + "}";
+}
+
+// What clone3 wrote back for the parent: " => {pidfd=[5], parent_tid=[1234]}".
+std::string cloneArgsWritten(const MemoryReader &mem, uint64_t addr, uint64_t size)
+{
+    uint64_t c[4] = {};
+    if (addr == 0 || size < 64 || !readExact(mem, addr, c, sizeof(c)))
+        return {};
+    std::string out;
+    if (c[0] & 0x1000 && c[1])
+        out += "pidfd=" + intPtrArg(mem, c[1]);
+    if (c[0] & 0x100000 && c[3])
+        out += (out.empty() ? "" : ", ") + std::string("parent_tid=") + intPtrArg(mem, c[3]);
+    return out.empty() ? out : " => {" + out + "}";
 }
 
 std::string waitStatusArg(const MemoryReader &mem, uint64_t addr)
@@ -1274,8 +1293,8 @@ std::vector<std::string> cloneArgs(const Ctx &c)
     std::vector<std::string> v;
     v.push_back("child_stack=" + ptr(a[1]));
     v.push_back("flags=" + cloneFlags(a[0]));
-    if (a[0] & 0x100000)
-        v.push_back("parent_tid=" + ptr(a[2]));
+    if (a[0] & 0x101000) // CLONE_PARENT_SETTID, CLONE_PIDFD: written for the parent
+        v.push_back("parent_tid=" + (c.exiting && c.ret > 0 ? intPtrArg(c.mem, a[2]) : ptr(a[2])));
     if (a[0] & 0x1200000)
         v.push_back("child_tidptr=" + ptr(a[3]));
     if (a[0] & 0x80000)
@@ -1549,7 +1568,13 @@ std::string renderSyscallExit(const SyscallEntry &e, const std::vector<std::stri
 {
     std::vector<std::string> args = entryArgs;
     const SyscallInfo *s = syscallInfo(e.nr);
-    if (s && e.hasArgs && !o.raw && s->name != "clone") {
+    if (s && e.hasArgs && !o.raw && s->name == "clone") {
+        Ctx c{mem, o, s, e.args, true, ret};
+        args = cloneArgs(c);
+    } else if (s && e.hasArgs && !o.raw && s->name == "clone3") {
+        if (ret > 0 && !args.empty())
+            args[0] += cloneArgsWritten(mem, e.args[0], e.args[1]);
+    } else if (s && e.hasArgs && !o.raw) {
         Ctx c{mem, o, s, e.args, true, ret};
         size_t lenArg = valueResultLength(s->name);
         for (size_t i = 0; i < args.size() && i < s->argc; i++) {

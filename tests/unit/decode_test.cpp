@@ -910,6 +910,32 @@ TEST(Decode, SignalsAndProcesses)
               "clone3({flags=CLONE_VM|CLONE_VFORK, exit_signal=SIGCHLD, stack=0x7f0000000000, "
               "stack_size=0x9000}, 88) = 77");
 
+    // A thread: clone3 writes the parent's copy of the tid.
+    clone_args th{};
+    th.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM |
+               CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID;
+    th.child_tid = 0x7f00000009d0;
+    th.parent_tid = 0x7f00000009d0;
+    th.pidfd = 0x7f00000009d0; // not CLONE_PIDFD: not shown
+    th.stack = 0x7f0000000000;
+    th.stack_size = 0x7fff80;
+    th.tls = 0x7f0000000700;
+    uint64_t thp = m.putValue(0x8100, th);
+    m.putValue(0x7f00000009d0, int{4321});
+    auto spawn = call(SYS_clone3, {thp, sizeof(th)});
+    auto keptClone = renderEntryArgs(spawn, mem);
+    EXPECT_EQ(
+        renderSyscallExit(spawn, keptClone, 4321, mem),
+        "clone3({flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM|"
+        "CLONE_SETTLS|CLONE_PARENT_SETTID|CLONE_CHILD_CLEARTID, child_tid=0x7f00000009d0, "
+        "parent_tid=0x7f00000009d0, exit_signal=0, stack=0x7f0000000000, stack_size=0x7fff80, "
+        "tls=0x7f0000000700} => {parent_tid=[4321]}, 88) = 4321");
+    EXPECT_EQ(renderSyscall(call(SYS_clone, {CLONE_VM | CLONE_PARENT_SETTID | SIGCHLD,
+                                             0x7f0000001000, 0x7f00000009d0, 0, 0}),
+                            4321, mem),
+              "clone(child_stack=0x7f0000001000, flags=CLONE_VM|CLONE_PARENT_SETTID|SIGCHLD, "
+              "parent_tid=[4321]) = 4321");
+
     int pipefd[2] = {3, 4};
     uint64_t pp = m.putValue(0x9000, pipefd);
     EXPECT_EQ(renderSyscallEntry(call(SYS_pipe2, {pp, O_CLOEXEC}), mem),
