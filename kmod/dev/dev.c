@@ -1391,6 +1391,9 @@ static long ud_ioc_attach(struct ud_session *s, void __user *uarg)
 	}
 	group = ++s->groups;
 	ret = ud_attach_locked(s, task, mm, flags, group, NULL, false);
+	/* Exiting: the core takes no new engine's DEATH; as good as gone. */
+	if (ret == -EALREADY)
+		ret = -ESRCH;
 	if (ret < 0)
 		goto out_unlock;
 	a.handle = ret;
