@@ -322,9 +322,8 @@ void violation(const std::string &s)
 // Memory the pointers come from.
 
 struct Pointers {
-    unsigned char *ro = nullptr;    // a read-only page holding {size = 112, zeros}
-    unsigned char *none = nullptr;  // PROT_NONE: unmapped for the kernel
-    unsigned char *guard = nullptr; // a writable page followed by `none`
+    unsigned char *ro = nullptr;   // a read-only page holding {size = 112, zeros}
+    unsigned char *none = nullptr; // PROT_NONE: unmapped for the kernel
 };
 Pointers gPtr;
 
@@ -536,7 +535,23 @@ struct Fuzzer {
     alignas(64) unsigned char data[8192];    // buffers the structs point to
     alignas(8) unsigned char rec[65536];     // records
 
-    Fuzzer(uint64_t seed, int i) : r(seed), idx(i) {}
+    // A writable page of this thread's own, followed by an unmapped one:
+    // structs placed at its end make the kernel's reads run off it.
+    unsigned char *guard = nullptr;
+
+    Fuzzer(uint64_t seed, int i) : r(seed), idx(i)
+    {
+        void *g =
+            mmap(nullptr, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (g != MAP_FAILED && mprotect(static_cast<unsigned char *>(g) + 4096, 4096, PROT_NONE))
+            g = MAP_FAILED;
+        guard = g == MAP_FAILED ? nullptr : static_cast<unsigned char *>(g);
+    }
+    ~Fuzzer()
+    {
+        if (guard)
+            munmap(guard, 2 * 4096);
+    }
 
     // A pointer of kind k into our memory; `len` bytes are wanted there.
     uint64_t ptr(int k, unsigned char *base)
@@ -547,7 +562,7 @@ struct Fuzzer {
         case P_MISALIGNED:
             return reinterpret_cast<uint64_t>(base + 1 + r.below(7));
         case P_GUARD:
-            return reinterpret_cast<uint64_t>(gPtr.guard + 4096 - 8 * (1 + r.below(16)));
+            return reinterpret_cast<uint64_t>(guard + 4096 - 8 * (1 + r.below(16)));
         case P_RO:
             return reinterpret_cast<uint64_t>(gPtr.ro);
         default:
@@ -931,7 +946,7 @@ struct Fuzzer {
         } else if (k == P_GUARD) {
             // The struct ends where an unmapped page starts: a size that
             // reaches past it faults.
-            a = gPtr.guard + 4096 - io.ksize;
+            a = guard + 4096 - io.ksize;
             memset(a, 0, io.ksize);
             uint32_t size = r.chance(50) ? io.ksize : io.ksize + 8 * (1 + r.below(4));
             memcpy(a, &size, 4);
@@ -1417,7 +1432,6 @@ TEST(UtraceDevFuzz, RandomCallsFromThreadsWhileTraceesCloneAndExit)
     ASSERT_EQ(mprotect(ro, 4096, PROT_READ), 0);
     ASSERT_EQ(mprotect(g + 4096, 4096, PROT_NONE), 0);
     gPtr.ro = ro;
-    gPtr.guard = g;
     gPtr.none = g + 4096;
 
     void *sh =
@@ -1454,6 +1468,7 @@ TEST(UtraceDevFuzz, RandomCallsFromThreadsWhileTraceesCloneAndExit)
     std::vector<std::unique_ptr<Fuzzer>> fuzzers;
     for (int i = 0; i < kFuzzThreads; i++) {
         fuzzers.push_back(std::make_unique<Fuzzer>(seed * 1000003 + i, i));
+        ASSERT_NE(fuzzers.back()->guard, nullptr) << "guard pages: " << strerror(errno);
         threads.emplace_back([f = fuzzers.back().get()] { f->run(); });
     }
     for (auto &t : threads)
