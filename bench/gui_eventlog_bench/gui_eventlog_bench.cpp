@@ -8,6 +8,7 @@
 // lateness is the longest stall of the UI thread.
 //
 //   gui_eventlog_bench [--events N] [--batch B] [--threads T]
+#include "controller/controller.hpp"
 #include "models/eventlogmodel.hpp"
 #include "models/timelinemodel.hpp"
 #include "widgets/eventlogpanel.hpp"
@@ -76,7 +77,7 @@ std::vector<utrace::Event> makeBatch(uint64_t &seq, uint64_t &t, size_t n, int t
 int main(int argc, char **argv)
 {
     qputenv("QT_QPA_PLATFORM", "offscreen");
-    size_t total = 1000000, batch = 15000;
+    size_t total = 1000000, batch = utraceui::Controller::MaxBatch;
     int threads = 8;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!std::strcmp(argv[i], "--events"))

@@ -98,7 +98,9 @@ void Controller::Worker::readEvents()
     }
     sinceLastEvent.restart();
     // A stop is interactive: show it now. Otherwise batch.
-    if (held || pending.size() >= 65536)
+    // Batches are capped so that one batch never holds the UI thread long
+    // (gui_eventlog_bench: 4096 events append and paint in a few ms).
+    if (held || pending.size() >= MaxBatch)
         flush();
     else if (!flushTimer->isActive())
         flushTimer->start(BatchIntervalMs);
@@ -227,6 +229,11 @@ template <class F> void Controller::post(F &&f)
             } catch (const std::exception &e) {
                 emit error(QString::fromLocal8Bit(e.what()));
             }
+            // A request may have read events while it waited (launch waits
+            // for its exec record): they sit in the session, and its fd is
+            // no longer readable, so take them now.
+            if (w_ && w_->s)
+                w_->readEvents();
         },
         Qt::QueuedConnection);
 }

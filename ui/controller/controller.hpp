@@ -52,6 +52,7 @@ class Controller : public QObject {
     Q_OBJECT
 public:
     static constexpr int BatchIntervalMs = 30;
+    static constexpr size_t MaxBatch = 4096;
 
     explicit Controller(QObject *parent = nullptr);
     ~Controller() override;
