@@ -801,6 +801,34 @@ std::string_view argTypeName(ArgType t)
     return i < kArgTypeCount ? kArgTypeNames[i] : std::string_view("?");
 }
 
+std::optional<uint16_t> syscallClass(std::string_view name)
+{
+    while (name.starts_with("%"))
+        name.remove_prefix(1);
+    static const std::pair<std::string_view, uint16_t> classes[] = {
+        {"desc", SyscallClass::Desc},     {"file", SyscallClass::File},
+        {"ipc", SyscallClass::Ipc},       {"network", SyscallClass::Network},
+        {"net", SyscallClass::Network},   {"process", SyscallClass::Process},
+        {"signal", SyscallClass::Signal}, {"memory", SyscallClass::Memory},
+        {"creds", SyscallClass::Creds},   {"clock", SyscallClass::Clock},
+        {"pure", SyscallClass::Pure},     {"stat", SyscallClass::Stat},
+        {"statfs", SyscallClass::Statfs},
+    };
+    for (const auto &[n, bit] : classes)
+        if (iequals(n, name))
+            return bit;
+    return std::nullopt;
+}
+
+std::vector<int> syscallsInClass(uint16_t classBits)
+{
+    std::vector<int> out;
+    for (size_t i = 0; i < kSyscallCount; i++)
+        if (kSyscalls[i].classes & classBits)
+            out.push_back(kSyscalls[i].nr);
+    return out;
+}
+
 std::string signalName(int signo)
 {
     if (signo > 0 && signo < 32)

@@ -33,6 +33,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -218,6 +219,56 @@ TEST(Decode, ArgumentCountsAndTypes)
     EXPECT_EQ(syscallInfo(SYS_rt_sigaction)->outMask, 0x4); // oldact
     EXPECT_EQ(argTypeName(ArgType::OpenFlags), "OpenFlags");
     EXPECT_EQ(argTypeName(ArgType::IntPtr), "IntPtr");
+}
+
+TEST(Decode, SyscallClassesAsStraceNamesThem)
+{
+    struct Case {
+        const char *name;
+        uint16_t in;
+        uint16_t notIn;
+    };
+    namespace C = SyscallClass;
+    const Case cases[] = {
+        {"openat", C::Desc | C::File, C::Network},
+        {"read", C::Desc, C::File},
+        {"open", C::Desc | C::File, C::Process},
+        {"execve", C::File | C::Process, C::Desc},
+        {"clone", C::Process, C::Memory},
+        {"clone3", C::Process, C::File},
+        {"exit_group", C::Process, C::Desc},
+        {"wait4", C::Process, C::Signal},
+        {"kill", C::Process | C::Signal, C::File},
+        {"socket", C::Network, C::File},
+        {"connect", C::Network, C::File},
+        {"mmap", C::Desc | C::Memory, C::File},
+        {"brk", C::Memory, C::Desc},
+        {"rt_sigaction", C::Signal, C::Process},
+        {"getuid", C::Creds | C::Pure, C::File},
+        {"clock_gettime", C::Clock, C::File},
+        {"newfstatat", C::Desc | C::File | C::Stat, C::Statfs},
+        {"statfs", C::File | C::Statfs, C::Stat},
+        {"shmget", C::Ipc, C::File},
+        {"getpid", C::Pure, C::Process},
+    };
+    for (const auto &c : cases) {
+        const SyscallInfo *s = syscallInfo(*syscallNumber(c.name));
+        EXPECT_EQ(s->classes & c.in, c.in) << c.name;
+        EXPECT_EQ(s->classes & c.notIn, 0) << c.name;
+    }
+    EXPECT_EQ(syscallClass("file"), SyscallClass::File);
+    EXPECT_EQ(syscallClass("%network"), SyscallClass::Network);
+    EXPECT_EQ(syscallClass("%%stat"), SyscallClass::Stat);
+    EXPECT_EQ(syscallClass("Process"), SyscallClass::Process);
+    EXPECT_EQ(syscallClass("%bogus"), std::nullopt);
+    auto files = syscallsInClass(SyscallClass::File);
+    EXPECT_GT(files.size(), 60u);
+    EXPECT_TRUE(std::is_sorted(files.begin(), files.end()));
+    EXPECT_NE(std::find(files.begin(), files.end(), SYS_openat), files.end());
+    EXPECT_EQ(std::find(files.begin(), files.end(), SYS_read), files.end());
+    auto both = syscallsInClass(SyscallClass::Signal | SyscallClass::Network);
+    EXPECT_NE(std::find(both.begin(), both.end(), SYS_kill), both.end());
+    EXPECT_NE(std::find(both.begin(), both.end(), SYS_sendto), both.end());
 }
 
 TEST(Decode, SummariesForTheClassroom)

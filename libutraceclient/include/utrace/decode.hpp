@@ -84,6 +84,24 @@ enum class ArgType : uint8_t {
     Sysinfo         // struct sysinfo
 };
 
+// strace's syscall classes (-e trace=%file ...), bits of SyscallInfo::classes.
+namespace SyscallClass {
+enum : uint16_t {
+    Desc = 1 << 0,    // takes a file descriptor
+    File = 1 << 1,    // takes a file name
+    Ipc = 1 << 2,     // System V IPC
+    Network = 1 << 3, // sockets
+    Process = 1 << 4, // process lifetime: clone, execve, exit, wait4, kill...
+    Signal = 1 << 5,  // signal handling
+    Memory = 1 << 6,  // memory mapping
+    Creds = 1 << 7,   // user and group ids, capabilities
+    Clock = 1 << 8,   // reads or sets clocks
+    Pure = 1 << 9,    // no arguments, never fails (getpid...)
+    Stat = 1 << 10,   // the stat variants
+    Statfs = 1 << 11, // the statfs variants
+};
+}
+
 struct SyscallInfo {
     int nr;
     std::string_view name;
@@ -92,6 +110,7 @@ struct SyscallInfo {
     ArgType ret;              // Int, Fd, Hex (addresses), Pid, ...
     uint8_t outMask;          // bit i: the kernel writes argument i (rendered after the call)
     std::string_view summary; // one line for people: "open a file relative to a directory fd"
+    uint16_t classes;         // SyscallClass bits
 };
 
 // The x86-64 table: every syscall number of the kernel's syscall_64.tbl
@@ -102,6 +121,11 @@ std::optional<int> syscallNumber(std::string_view name);
 std::string syscallName(int64_t nr);         // "syscall_500" for unknown numbers
 std::string_view syscallSummary(int64_t nr); // "" for unknown numbers
 std::string_view argTypeName(ArgType t);     // "OpenFlags"
+// The class named as strace names it ("file", "%file", "network", "%%stat"
+// for Stat, "%%statfs" for Statfs); nullopt for an unknown name.
+std::optional<uint16_t> syscallClass(std::string_view name);
+// The numbers of the syscalls in the class, ascending.
+std::vector<int> syscallsInClass(uint16_t classBits);
 
 // Real-time signals count from the kernel's SIGRTMIN, 32 (glibc reserves 32
 // and 33, so its SIGRTMIN is 34 = "SIGRTMIN+2" here); signal sets print the
