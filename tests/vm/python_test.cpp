@@ -157,6 +157,61 @@ TEST_F(Python, InterpreterAndModule)
     EXPECT_EQ(r.lines[1], "Error True True") << r.what;
 }
 
+// The bindings beyond the examples: a held syscall aborted with a chosen
+// result, registers, memory, rendering, the GIL released in wait(), and
+// objects of a closed session.
+TEST_F(Python, EngineControlFromPython)
+{
+    std::ofstream("/tmp/python-engine.py") << R"(import os, threading, utrace
+s = utrace.Session()
+p = s.launch(["/fixtures/fx_syscall_loop", "3"])
+e = s.wait(5000)
+print("exec", e.kind, e.held, os.path.basename(e.path), e.tid == p.pid)
+eng = p.engine()
+eng.set_syscall_filter(["lseek"])
+eng.set_events("syscall", stop="syscall-entry")
+print("settings", eng.settings["syscall_filter"], eng.settings["stop"])
+eng.resume()
+e = s.wait(5000)
+r = eng.regs()
+print("entry", e.kind, e.name, e.held, e.args[1], r.orig_rax, utrace.render(e, eng))
+print("stack", len(eng.read_memory(r.rsp, 16)), eng.held)
+ticks = []
+stop = threading.Event()
+t = threading.Thread(target=lambda: [ticks.append(1) or stop.wait(0.01) for _ in range(10**6) if not stop.is_set()])
+t.start()
+print("idle", s.wait(300))  # held: nothing comes; the other thread runs meanwhile
+stop.set(); t.join()
+print("gil", len(ticks) > 3)
+eng.abort_syscall(-42)
+x = s.wait(5000)
+print("exit", x.kind, x.ret, x.error, utrace.render(x))
+eng.set_events("none")
+eng.resume()
+print("status", os.waitstatus_to_exitcode(p.exit_status(wait=True)))
+s.close()
+try:
+    eng.resume()
+except utrace.Error as err:
+    print("closed", err.errno == 9, s.closed)
+)";
+    Result r = example("../tmp/python-engine.py", {});
+    ASSERT_EQ(exitCode(r), 0) << r.what;
+    const std::vector<std::string> want = {
+        "exec exec True fx_syscall_loop True",
+        "settings ['lseek'] syscall-entry",
+        "entry syscall-entry lseek True 1000 8 lseek(-1, 1000, SEEK_CUR)",
+        "stack 16 True",
+        "idle None",
+        "gil True",
+        "exit syscall-exit -42 ENOMSG <... syscall aborted at entry> = -1 ENOMSG (No message of "
+        "desired type)",
+        "status 0",
+        "closed True True",
+    };
+    EXPECT_EQ(r.lines, want) << r.what;
+}
+
 TEST_F(Python, SyscallCountsOfALoop)
 {
     Result r = example("syscall_counts.py", {"--", "/fixtures/fx_syscall_loop", "7"});
