@@ -252,6 +252,92 @@ std::string sysinfoArg(const MemoryReader &mem, uint64_t addr)
            ", freehigh=" + u(96) + ", mem_unit=" + udec(field<uint32_t>(b, 104)) + "}";
 }
 
+// struct termios (TCGETS/TCSETS*), in strace's abbreviated form.
+std::string termiosArg(const MemoryReader &mem, uint64_t addr)
+{
+    uint32_t t[4]; // c_iflag, c_oflag, c_cflag, c_lflag
+    if (addr == 0)
+        return "NULL";
+    if (!readExact(mem, addr, t, sizeof(t)))
+        return hex(addr);
+    static const Named kI[] = {
+        {01, "IGNBRK"},    {02, "BRKINT"},      {04, "IGNPAR"},    {010, "PARMRK"},
+        {020, "INPCK"},    {040, "ISTRIP"},     {0100, "INLCR"},   {0200, "IGNCR"},
+        {0400, "ICRNL"},   {01000, "IUCLC"},    {02000, "IXON"},   {04000, "IXANY"},
+        {010000, "IXOFF"}, {020000, "IMAXBEL"}, {040000, "IUTF8"},
+    };
+    static const Named kO[] = {{01, "OPOST"},  {02, "OLCUC"},   {04, "ONLCR"},   {010, "OCRNL"},
+                               {020, "ONOCR"}, {040, "ONLRET"}, {0100, "OFILL"}, {0200, "OFDEL"}};
+    static const Named kC[] = {
+        {0100, "CSTOPB"}, {0200, "CREAD"},   {0400, "PARENB"},         {01000, "PARODD"},
+        {02000, "HUPCL"}, {04000, "CLOCAL"}, {010000000000, "CMSPAR"}, {020000000000, "CRTSCTS"}};
+    static const Named kL[] = {
+        {01, "ISIG"},        {02, "ICANON"},     {04, "XCASE"},      {010, "ECHO"},
+        {020, "ECHOE"},      {040, "ECHOK"},     {0100, "ECHONL"},   {0200, "NOFLSH"},
+        {0100000, "IEXTEN"}, {01000, "ECHOCTL"}, {02000, "ECHOPRT"}, {04000, "ECHOKE"},
+        {010000, "FLUSHO"},  {040000, "PENDIN"}, {0400, "TOSTOP"},   {0200000, "EXTPROC"},
+    };
+    static const Named kBaud[] = {
+        {0, "B0"},
+        {1, "B50"},
+        {2, "B75"},
+        {3, "B110"},
+        {4, "B134"},
+        {5, "B150"},
+        {6, "B200"},
+        {7, "B300"},
+        {010, "B600"},
+        {011, "B1200"},
+        {012, "B1800"},
+        {013, "B2400"},
+        {014, "B4800"},
+        {015, "B9600"},
+        {016, "B19200"},
+        {017, "B38400"},
+        {010000, "BOTHER"},
+        {010001, "B57600"},
+        {010002, "B115200"},
+        {010003, "B230400"},
+        {010004, "B460800"},
+        {010005, "B500000"},
+        {010006, "B576000"},
+        {010007, "B921600"},
+        {010010, "B1000000"},
+        {010011, "B1152000"},
+        {010012, "B1500000"},
+        {010013, "B2000000"},
+        {010014, "B2500000"},
+        {010015, "B3000000"},
+        {010016, "B3500000"},
+        {010017, "B4000000"},
+    };
+    // The delay fields come first, each named even when 0: NL0|CR0|TAB0|BS0|VT0|FF0|OPOST.
+    uint32_t o = t[1];
+    std::string oflag = std::string(o & 0400 ? "NL1" : "NL0") + "|CR" +
+                        std::to_string((o >> 9) & 3) + "|TAB" + std::to_string((o >> 11) & 3) +
+                        (o & 020000 ? "|BS1" : "|BS0") + (o & 040000 ? "|VT1" : "|VT0") +
+                        (o & 0100000 ? "|FF1" : "|FF0");
+    if (uint32_t rest = o & ~uint32_t{0177400})
+        oflag += "|" + flags(rest, kO);
+    uint32_t c = t[2];
+    std::string cflag = choice(c & 010017, kBaud) + "|CS" + std::to_string(5 + ((c >> 4) & 3));
+    if (uint32_t rest = c & ~uint32_t{010017 | 060})
+        cflag += "|" + flags(rest, kC);
+    return "{c_iflag=" + flags(t[0], kI) + ", c_oflag=" + oflag + ", c_cflag=" + cflag +
+           ", c_lflag=" + flags(t[3], kL) + ", ...}";
+}
+
+std::string winsizeArg(const MemoryReader &mem, uint64_t addr)
+{
+    uint16_t w[4];
+    if (addr == 0)
+        return "NULL";
+    if (!readExact(mem, addr, w, sizeof(w)))
+        return hex(addr);
+    return "{ws_row=" + udec(w[0]) + ", ws_col=" + udec(w[1]) + ", ws_xpixel=" + udec(w[2]) +
+           ", ws_ypixel=" + udec(w[3]) + "}";
+}
+
 // Set members of a bit array, at most kMaxMembers of them: "[0 3]".
 constexpr size_t kMaxMembers = 1024;
 
@@ -1112,9 +1198,9 @@ bool rerenderAtExit(std::string_view n, size_t i, const std::array<uint64_t, 6> 
 {
     if (n == "getsockopt" && i == 3)
         return true;
-    if (n == "ioctl" && i == 2) // the int-returning requests
+    if (n == "ioctl" && i == 2) // the requests that write through the pointer
         return a[1] == 0x541B || a[1] == 0x5411 || a[1] == 0x540F || a[1] == 0x5429 ||
-               a[1] == 0x80045430;
+               a[1] == 0x80045430 || a[1] == 0x5401 || a[1] == 0x5413;
     return false;
 }
 
@@ -1177,8 +1263,20 @@ std::string specialArg(const SyscallInfo &s, size_t i, const Ctx &c, bool &handl
         if (len && *len == 4)
             return intPtrArg(c.mem, a[3]);
     }
-    if (n == "ioctl" && i == 2 && c.exiting && c.ret >= 0 && rerenderAtExit(n, i, a))
-        return intPtrArg(c.mem, a[2]);
+    if (n == "ioctl" && i == 2) {
+        uint32_t req = static_cast<uint32_t>(a[1]);
+        bool written = c.exiting && c.ret >= 0;
+        if (req == 0x5401 && written) // TCGETS
+            return termiosArg(c.mem, a[2]);
+        if (req >= 0x5402 && req <= 0x5404) // TCSETS, TCSETSW, TCSETSF
+            return termiosArg(c.mem, a[2]);
+        if (req == 0x5413 && written) // TIOCGWINSZ
+            return winsizeArg(c.mem, a[2]);
+        if (req == 0x5414) // TIOCSWINSZ
+            return winsizeArg(c.mem, a[2]);
+        if (written && rerenderAtExit(n, i, a))
+            return intPtrArg(c.mem, a[2]);
+    }
     if ((n == "accept" || n == "accept4" || n == "getsockname" || n == "getpeername") && i == 2)
         return intPtrArg(c.mem, a[2]);
     if (n == "recvfrom" && i == 5)

@@ -28,6 +28,7 @@
 #include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -771,6 +772,45 @@ TEST(Decode, FileSystemAndSystemStructs)
     EXPECT_EQ(renderSyscall(call(SYS_nanosleep, {lp, lp}), -EINTR, mem),
               "nanosleep({tv_sec=0, tv_nsec=5}, {tv_sec=0, tv_nsec=5}) = -1 EINTR (Interrupted "
               "system call)");
+}
+
+TEST(Decode, TerminalIoctls)
+{
+    FakeMemory m;
+    // The kernel's struct termios begins with the four flag words; <termios.h> gives their bits.
+    struct {
+        uint32_t iflag, oflag, cflag, lflag;
+        uint8_t line, cc[19];
+    } t = {ICRNL | IXON,
+           OPOST | ONLCR,
+           B38400 | CS8 | CREAD,
+           ISIG | ICANON | ECHO | ECHOE | ECHOK | IEXTEN | ECHOCTL | ECHOKE,
+           0,
+           {}};
+    uint64_t tp = m.putValue(0x1000, t);
+    auto mem = m.reader();
+    const std::string tty = "{c_iflag=ICRNL|IXON, c_oflag=NL0|CR0|TAB0|BS0|VT0|FF0|OPOST|ONLCR, "
+                            "c_cflag=B38400|CS8|CREAD, c_lflag=ISIG|ICANON|ECHO|ECHOE|ECHOK|IEXTEN|"
+                            "ECHOCTL|ECHOKE, ...}";
+    EXPECT_EQ(renderSyscallEntry(call(SYS_ioctl, {1, TCGETS, tp}), mem),
+              "ioctl(1, TCGETS, 0x1000)");
+    EXPECT_EQ(renderSyscall(call(SYS_ioctl, {1, TCGETS, tp}), 0, mem),
+              "ioctl(1, TCGETS, " + tty + ") = 0");
+    EXPECT_EQ(renderSyscall(call(SYS_ioctl, {1, TCGETS, tp}), -ENOTTY, mem),
+              "ioctl(1, TCGETS, 0x1000) = -1 ENOTTY (Inappropriate ioctl for device)");
+    EXPECT_EQ(renderSyscallEntry(call(SYS_ioctl, {0, TCSETSW, tp}), mem),
+              "ioctl(0, TCSETSW, " + tty + ")");
+    t.oflag = OPOST | TAB3 | CR2;
+    t.cflag = B115200 | CS7 | PARENB | CLOCAL;
+    t.lflag = 0;
+    m.putValue(0x1000, t);
+    EXPECT_EQ(renderSyscall(call(SYS_ioctl, {1, TCGETS, tp}), 0, mem),
+              "ioctl(1, TCGETS, {c_iflag=ICRNL|IXON, c_oflag=NL0|CR2|TAB3|BS0|VT0|FF0|OPOST, "
+              "c_cflag=B115200|CS7|PARENB|CLOCAL, c_lflag=0, ...}) = 0");
+    struct winsize ws = {24, 80, 0, 0};
+    uint64_t wp = m.putValue(0x2000, ws);
+    EXPECT_EQ(renderSyscall(call(SYS_ioctl, {1, TIOCGWINSZ, wp}), 0, mem),
+              "ioctl(1, TIOCGWINSZ, {ws_row=24, ws_col=80, ws_xpixel=0, ws_ypixel=0}) = 0");
 }
 
 TEST(Decode, TimePollIovecStructs)
