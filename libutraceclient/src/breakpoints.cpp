@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <sys/user.h>
 
 namespace utrace {
@@ -40,7 +41,7 @@ Breakpoints::~Breakpoints()
     try {
         for (auto &[h, addr] : atHit_) {
             ControlRequest c{UTRACE_CTL_RESUME, UTRACE_VERDICT_IGNORE, 0, 0, {}};
-            s_.transport().control(h, c);
+            s_.controlDirect(h, c);
         }
         atHit_.clear();
         bool any = false;
@@ -131,6 +132,7 @@ int Breakpoints::add(uint64_t addr, bool stop)
     for (auto &[id, b] : bps_)
         if (b.info.addr == addr)
             throw Error(EEXIST, "breakpoint " + std::to_string(id) + " is already at " + hex(addr));
+    gone_.erase(addr);
     Bp b;
     b.info.id = nextId_;
     b.info.addr = addr;
@@ -181,6 +183,7 @@ void Breakpoints::disable(int id)
 void Breakpoints::remove(int id)
 {
     disable(id);
+    gone_.insert(byId(id).info.addr);
     bps_.erase(id);
     if (bps_.empty())
         s_.refreshEvents(pid_);
@@ -259,16 +262,31 @@ SessionHook::Verdict Breakpoints::onEvent(Event &e)
     if (!sig || sig->signo != SIGTRAP || sig->code != kSiKernel || !e.held)
         return Verdict::Pass;
     Engine eng = s_.engineOf(e.handle);
-    user_regs_struct r = eng.regs();
+    user_regs_struct r;
+    try {
+        r = eng.regs();
+    } catch (const Error &err) {
+        if (err.errnum() == ESRCH)
+            return Verdict::Pass; // killed meanwhile (SIGKILL): no hit to handle
+        throw;
+    }
     uint64_t addr = r.rip - 1;
+    // Ours if a breakpoint is at addr, even one out of memory now: the
+    // thread may have trapped before another thread's step-over took the
+    // int3 out, or before a disable()/remove().
     Bp *hit = nullptr;
     for (auto &[id, b] : bps_)
-        if (b.info.addr == addr && b.info.inserted)
+        if (b.info.addr == addr)
             hit = &b;
-    if (!hit)
+    if (!hit && !gone_.count(addr))
         return Verdict::Pass; // an int3 of the program's own
     r.rip = addr;
     eng.setRegs(r);
+    if (!hit) {
+        // Trapped on a breakpoint removed meanwhile: run on as if it never was.
+        s_.controlDirect(e.handle, {UTRACE_CTL_RESUME, UTRACE_VERDICT_IGNORE, 0, 0, {}});
+        return Verdict::Consume;
+    }
     hit->info.hits++;
     atHit_[e.handle] = addr;
     hitSeq_[e.seq] = hit->info.id;
@@ -299,15 +317,17 @@ void Breakpoints::release(uint32_t handle, ControlRequest c, uint64_t addr)
     // chose another signal to deliver instead).
     if (c.verdict == UTRACE_VERDICT_DEFAULT || c.verdict == UTRACE_VERDICT_DELIVER)
         c.verdict = UTRACE_VERDICT_IGNORE;
+    // One step-over at a time: while one parks the other threads, events
+    // read meanwhile (another thread's hit) come back in here.
+    if (!stepping_.empty() || parking_) {
+        deferred_.push_back({handle, c, addr});
+        return;
+    }
     bool inserted = false;
     for (auto &[id, b] : bps_)
         inserted |= b.info.addr == addr && b.info.inserted;
-    if (!inserted) {
-        s_.transport().control(handle, c);
-        return;
-    }
-    if (!stepping_.empty()) {
-        deferred_.push_back({handle, c, addr});
+    if (!inserted) { // disabled or removed since the hit: nothing to step over
+        s_.controlDirect(handle, c);
         return;
     }
     startStepOver(handle, c, addr);
@@ -315,28 +335,42 @@ void Breakpoints::release(uint32_t handle, ControlRequest c, uint64_t addr)
 
 void Breakpoints::startStepOver(uint32_t handle, ControlRequest c, uint64_t addr)
 {
+    if (std::getenv("UTRACE_CLIENT_DEBUG"))
+        std::fprintf(stderr, "utrace: step over %s: handle %u action %u verdict %u\n",
+                     hex(addr).c_str(), handle, c.action, c.verdict);
     StepOver so;
     so.addr = addr;
     so.userAction = c.action;
     // Keep every other thread from running user code while the int3 is out.
-    for (auto &e : s_.process(pid_).engines()) {
-        if (e.handle() == handle)
-            continue;
-        try {
-            if (s_.holdThread(e.handle(), 2000, true))
-                so.parked.push_back(e.handle());
-        } catch (const Error &err) {
-            if (err.errnum() != ESRCH && err.errnum() != ETIMEDOUT)
-                throw;
+    parking_ = true;
+    try {
+        for (auto &e : s_.process(pid_).engines()) {
+            if (e.handle() == handle)
+                continue;
+            try {
+                if (s_.holdThread(e.handle(), 2000, true))
+                    so.parked.push_back(e.handle());
+            } catch (const Error &err) {
+                if (err.errnum() != ESRCH && err.errnum() != ETIMEDOUT)
+                    throw;
+            }
         }
+    } catch (...) {
+        parking_ = false;
+        for (uint32_t h : so.parked)
+            s_.releaseHold(h);
+        throw;
     }
+    parking_ = false;
+    if (std::getenv("UTRACE_CLIENT_DEBUG"))
+        std::fprintf(stderr, "utrace: parked %zu threads\n", so.parked.size());
     Engine eng = s_.engineOf(handle);
     for (auto &[id, b] : bps_)
         if (b.info.addr == addr && b.info.inserted)
             takeOut(b, eng);
     stepping_[handle] = so;
     c.action = UTRACE_CTL_SINGLESTEP;
-    s_.transport().control(handle, c);
+    s_.controlDirect(handle, c);
 }
 
 void Breakpoints::finishStepOver(uint32_t handle)

@@ -223,6 +223,21 @@ public:
 #endif
     }
 
+    void prove(uint32_t handle, pid_t tid) override
+    {
+        // A fresh /proc/TID/mem for the image the thread runs now (after an
+        // exec): the kernel opens it only if we may ptrace that image.
+        Fd proof(::open(("/proc/" + std::to_string(tid) + "/mem").c_str(), O_RDONLY | O_CLOEXEC));
+        if (proof.fd < 0)
+            throwAttachError(errno, tid, true);
+        utrace_prove p{};
+        p.size = sizeof(p);
+        p.handle = handle;
+        p.proof_fd = proof.fd;
+        if (ioctl(UTRACE_IOC_PROVE, &p) < 0)
+            throwEngineError(errno, "prove the right to examine the new image", handle);
+    }
+
     void detach(uint32_t handle) override
     {
         utrace_detach d{};

@@ -14,6 +14,8 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -226,7 +228,18 @@ struct Session::Impl {
     // not (see the file comment).
     void ingest(std::vector<Event> evs)
     {
+        // UTRACE_CLIENT_DEBUG=1: every record on stderr, as it arrives.
+        static const bool debug = std::getenv("UTRACE_CLIENT_DEBUG") != nullptr;
         for (auto &e : evs) {
+            if (debug) {
+                const auto *sg = e.get<Signal>();
+                std::fprintf(
+                    stderr, "utrace: #%llu %s handle %u tid %d%s%s\n", (unsigned long long)e.seq,
+                    kindName(e), e.handle, e.tid, e.held ? " held" : "",
+                    sg ? (" sig " + std::to_string(sg->signo) + " code " + std::to_string(sg->code))
+                             .c_str()
+                       : "");
+            }
             auto it = engines.find(e.handle);
             if (e.handle && it == engines.end()) {
                 // An engine the kernel made (follow) whose parent's CLONE we
@@ -246,11 +259,10 @@ struct Session::Impl {
                 if (e.tgid)
                     r.tgid = e.tgid;
                 if (e.is<Quiesce>() && r.quiesceExpected) {
-                    // Our STOP's answer: ours to hold if holdThread() still
-                    // waits, stale if it got the thread another way.
-                    r.quiesceExpected = false;
-                    if (r.ourStop)
-                        r.held = true;
+                    // The answer to a STOP of holdThread(), current or
+                    // already released: never the caller's.
+                    if (!r.ourStop)
+                        r.quiesceExpected = false;
                     continue;
                 }
                 if (e.held) {
@@ -879,39 +891,45 @@ bool Session::holdThread(uint32_t handle, int timeoutMs, bool parkIfBlocked)
     r.ourStop = true;
     r.quiesceExpected = true;
     d_->t->control(handle, {UTRACE_CTL_STOP, 0, 0, 0, {}});
-    auto start = Clock::now();
-    auto deadline = start + std::chrono::milliseconds(timeoutMs);
-    // STOP answers with a QUIESCE record once the thread stopped, unless a
-    // held event record came first; both set r.held in ingest(). A thread
-    // that was already stopped (another engine, job control) answers with
-    // nothing: a read of its registers tells.
+    auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
+    // With our STOP pending, a register read succeeds once the thread
+    // stopped (it waits up to ~200 ms for that). That is the proof, not the
+    // QUIESCE record: one queued before an earlier release may still be in
+    // the queue. A held event record that comes first makes the hold the
+    // caller's.
     for (;;) {
         auto &rr = d_->rec(handle);
-        if (rr.held)
-            return rr.ourStop;
+        if (rr.held && !rr.ourStop)
+            return false;
         if (rr.dead)
             throw Error(ESRCH, "cannot stop thread " + std::to_string(rr.tid) + ": it exited");
-        if (parkIfBlocked && rr.ourStop) {
+        if (parkIfBlocked) {
+            // Asleep in the kernel (or stopped) with our STOP pending: it
+            // stops before its next user instruction.
             char st = d_->threadState(rr.tid);
             if (st == 'S' || st == 'D' || st == 't' || st == 'T')
                 return true;
         }
-        if (Clock::now() > start + std::chrono::milliseconds(200)) {
-            try {
-                d_->t->getRegs(handle, RegSet::General);
-                rr.held = true;
-                return true;
-            } catch (const Error &e) {
-                if (e.errnum() != EBUSY && e.errnum() != EAGAIN)
-                    throw;
-            }
+        try {
+            d_->t->getRegs(handle, RegSet::General);
+            return true;
+        } catch (const Error &e) {
+            if (e.errnum() != EBUSY && e.errnum() != EAGAIN)
+                throw;
         }
-        if (Clock::now() > deadline)
-            throw Error(ETIMEDOUT, "thread " + std::to_string(rr.tid) + " did not stop within " +
-                                       std::to_string(timeoutMs) +
-                                       " ms (blocked in a system call?)");
-        d_->pump(std::min(20, msLeft(deadline)));
+        if (Clock::now() > deadline) {
+            releaseHold(handle);
+            throw Error(ETIMEDOUT, "thread " + std::to_string(rr.tid) +
+                                       " did not get off its CPU within " +
+                                       std::to_string(timeoutMs) + " ms");
+        }
+        d_->pump(std::min(10, msLeft(deadline)));
     }
+}
+
+void Session::controlDirect(uint32_t handle, const ControlRequest &c)
+{
+    d_->control(handle, c, false);
 }
 
 void Session::releaseHold(uint32_t handle)

@@ -107,6 +107,7 @@ private:
     std::map<uint64_t, int> hitSeq_;        // event seq -> breakpoint id
     std::map<uint32_t, StepOver> stepping_; // at most one at a time
     std::set<uint32_t> trapToDrop_;         // held at a step's SIGTRAP
+    std::set<uint64_t> gone_;               // addresses of removed breakpoints
     struct Deferred {
         uint32_t handle;
         ControlRequest c;
@@ -114,6 +115,7 @@ private:
     };
     std::vector<Deferred> deferred_; // step-overs waiting for the current one
     bool registered_ = false;
+    bool parking_ = false; // startStepOver() is stopping the other threads
 };
 
 } // namespace utrace

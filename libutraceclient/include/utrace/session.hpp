@@ -7,7 +7,10 @@
 //   while (auto e = s->wait(1000)) { ... }             // or poll s->fd()
 //
 // Threading: a Session is used from one thread at a time; fd() may be watched
-// by any event loop, then call pending()/poll() from the owning thread.
+// by any event loop, then call poll() from the owning thread.
+//
+// Debugging: UTRACE_CLIENT_DEBUG=1 in the environment prints every event
+// record (and each breakpoint step-over) on stderr as it arrives.
 #pragma once
 
 #include "utrace/error.hpp"
@@ -192,6 +195,9 @@ public:
     // stops, but it cannot be examined either.
     bool holdThread(uint32_t handle, int timeoutMs = 5000, bool parkIfBlocked = false);
     void releaseHold(uint32_t handle);
+    // CONTROL without the hooks (for the hooks themselves), keeping the
+    // session's idea of which threads are held right.
+    void controlDirect(uint32_t handle, const ControlRequest &c);
 
 private:
     friend class Engine;

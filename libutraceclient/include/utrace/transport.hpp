@@ -96,6 +96,16 @@ public:
     virtual void setEvents(uint32_t handle, const EngineSettings &s) = 0;
     virtual void control(uint32_t handle, const ControlRequest &c) = 0;
     virtual void barrier(uint32_t handle) = 0;
+    // After the thread exec'd, examining it needs a new proof of the right
+    // to trace the new image (UTRACE_IOC_PROVE); the transport makes it on
+    // its side. Throws Error (EPERM when the new image may not be traced,
+    // EOPNOTSUPP where the transport cannot).
+    virtual void prove(uint32_t handle, pid_t tid)
+    {
+        (void)tid;
+        throw Error(EOPNOTSUPP, "this connection cannot renew the proof for engine " +
+                                    std::to_string(handle) + " after an exec");
+    }
     virtual void detach(uint32_t handle) = 0;
     virtual std::vector<uint8_t> getRegs(uint32_t handle, RegSet set) = 0;
     virtual void setRegs(uint32_t handle, RegSet set, std::span<const uint8_t> regs) = 0;
