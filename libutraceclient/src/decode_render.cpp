@@ -824,31 +824,26 @@ bool flagsWithAccessMode(std::string_view name)
            name == "fanotify_init";
 }
 
-// The flag prefix a syscall documents for its O_* flags: eventfd2(0, EFD_CLOEXEC).
+// The names a syscall documents for its O_*-valued flags: eventfd2(0, EFD_CLOEXEC).
 std::string fdFlags(std::string_view name, uint64_t v)
 {
-    std::string s = openFlags(v, false);
-    std::string prefix = name == "eventfd2"         ? "EFD_"
-                         : name == "epoll_create1"  ? "EPOLL_"
-                         : name == "inotify_init1"  ? "IN_"
-                         : name == "signalfd4"      ? "SFD_"
-                         : name == "timerfd_create" ? "TFD_"
-                                                    : "O_";
-    if (prefix == "O_")
-        return s;
-    std::string out;
-    size_t pos = 0;
-    while (pos <= s.size()) {
-        size_t bar = s.find('|', pos);
-        std::string part = s.substr(pos, bar == std::string::npos ? std::string::npos : bar - pos);
-        if (part.starts_with("O_"))
-            part = prefix + part.substr(2);
-        out += (out.empty() ? "" : "|") + part;
-        if (bar == std::string::npos)
-            break;
-        pos = bar + 1;
-    }
-    return out;
+    static const Named kEfd[] = {
+        {1, "EFD_SEMAPHORE"}, {02000000, "EFD_CLOEXEC"}, {04000, "EFD_NONBLOCK"}};
+    static const Named kIn[] = {{04000, "IN_NONBLOCK"}, {02000000, "IN_CLOEXEC"}};
+    static const Named kSfd[] = {{02000000, "SFD_CLOEXEC"}, {04000, "SFD_NONBLOCK"}};
+    static const Named kTfd[] = {{02000000, "TFD_CLOEXEC"}, {04000, "TFD_NONBLOCK"}};
+    static const Named kEpoll[] = {{02000000, "EPOLL_CLOEXEC"}};
+    if (name == "eventfd2")
+        return flags(v, kEfd);
+    if (name == "inotify_init1")
+        return flags(v, kIn);
+    if (name == "signalfd4")
+        return flags(v, kSfd);
+    if (name == "timerfd_create")
+        return flags(v, kTfd);
+    if (name == "epoll_create1")
+        return flags(v, kEpoll);
+    return openFlags(v, false);
 }
 
 std::string sockTypeStr(uint64_t v)

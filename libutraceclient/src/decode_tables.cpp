@@ -293,7 +293,7 @@ const SyscallInfo kSyscalls[] = {
     {280, "utimensat", 4, {DirFd, Path, Pointer, AtFlags}, Int, 0x00, "change file timestamps with nanosecond precision", SyscallClass::Desc|SyscallClass::File},
     {281, "epoll_pwait", 6, {Fd, EpollEvent, Int, Int, SigSet, Size}, Int, 0x02, "wait for epoll events with a signal mask", SyscallClass::Desc},
     {282, "signalfd", 3, {Fd, SigSet, Size}, Fd, 0x00, "create a file descriptor for accepting signals", SyscallClass::Desc|SyscallClass::Signal},
-    {283, "timerfd_create", 2, {ClockId, Hex}, Fd, 0x00, "create a timer that notifies through a file descriptor", SyscallClass::Desc},
+    {283, "timerfd_create", 2, {ClockId, OpenFlags}, Fd, 0x00, "create a timer that notifies through a file descriptor", SyscallClass::Desc},
     {284, "eventfd", 1, {Uint}, Fd, 0x00, "create a file descriptor for event notification", SyscallClass::Desc},
     {285, "fallocate", 4, {Fd, Hex, Off, Off}, Int, 0x00, "allocate or deallocate file space", SyscallClass::Desc},
     {286, "timerfd_settime", 4, {Fd, Hex, Pointer, Pointer}, Int, 0x00, "arm or disarm a timerfd", SyscallClass::Desc},

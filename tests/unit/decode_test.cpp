@@ -639,7 +639,15 @@ TEST(Decode, OpenAndFileCalls)
     EXPECT_EQ(renderSyscall(call(SYS_dup3, {3, 4, O_CLOEXEC}), 4, mem),
               "dup3(3, 4, O_CLOEXEC) = 4");
     EXPECT_EQ(renderSyscall(call(SYS_eventfd2, {0, O_CLOEXEC | O_NONBLOCK}), 5, mem),
-              "eventfd2(0, EFD_NONBLOCK|EFD_CLOEXEC) = 5");
+              "eventfd2(0, EFD_CLOEXEC|EFD_NONBLOCK) = 5");
+    EXPECT_EQ(renderSyscall(call(SYS_eventfd2, {0, 1 /* EFD_SEMAPHORE */}), 5, mem),
+              "eventfd2(0, EFD_SEMAPHORE) = 5");
+    EXPECT_EQ(renderSyscall(call(SYS_inotify_init1, {O_NONBLOCK | O_CLOEXEC}), 5, mem),
+              "inotify_init1(IN_NONBLOCK|IN_CLOEXEC) = 5");
+    EXPECT_EQ(renderSyscall(call(SYS_timerfd_create, {CLOCK_MONOTONIC, O_CLOEXEC}), 5, mem),
+              "timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC) = 5");
+    EXPECT_EQ(renderSyscall(call(SYS_pipe2, {0, O_NONBLOCK | O_CLOEXEC}), -EFAULT, mem),
+              "pipe2(NULL, O_NONBLOCK|O_CLOEXEC) = -1 EFAULT (Bad address)");
     EXPECT_EQ(renderSyscall(call(SYS_epoll_create1, {O_CLOEXEC}), 5, mem),
               "epoll_create1(EPOLL_CLOEXEC) = 5");
 }
