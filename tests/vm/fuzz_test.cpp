@@ -11,7 +11,9 @@
 // reaped, and the core's live counters must return to zero.
 //
 // UTRACE_FUZZ_CALLS: calls on the device (default 1,000,000).
-// UTRACE_FUZZ_SEED: the seed (default: from the clock); printed.
+// UTRACE_FUZZ_SEED: the seed (default: from the clock); printed. It repeats
+// each thread's sequence of calls, not their interleaving with the others.
+// UTRACE_FUZZ_THREADS: fuzzing threads (default 4).
 #include <linux/utrace.h>
 
 #include "vm_util.hpp"
@@ -1416,7 +1418,8 @@ TEST(UtraceDevFuzz, RandomCallsFromThreadsWhileTraceesCloneAndExit)
     const int exceptionTrace = readExceptionTrace();
     ASSERT_GE(exceptionTrace, 0) << kExceptionTrace;
     ASSERT_TRUE(writeExceptionTrace(0));
-    printf("UtraceDevFuzz: seed %llu (UTRACE_FUZZ_SEED=%llu reproduces), %llu calls, %d threads\n",
+    printf("UtraceDevFuzz: seed %llu (UTRACE_FUZZ_SEED=%llu repeats every thread's calls; the "
+           "interleaving varies), %llu calls, %d threads\n",
            static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed),
            static_cast<unsigned long long>(gTarget.load()), kFuzzThreads);
 
