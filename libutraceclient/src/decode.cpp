@@ -215,13 +215,6 @@ const Named kIoctls[] = {
     {0x8004550f, "UI_GET_VERSION"},
 };
 
-const Named kFcntlFdFlags[] = {{1, "FD_CLOEXEC"}};
-
-const Named kSockTypes[] = {
-    {1, "SOCK_STREAM"},    {2, "SOCK_DGRAM"}, {3, "SOCK_RAW"},     {4, "SOCK_RDM"},
-    {5, "SOCK_SEQPACKET"}, {6, "SOCK_DCCP"},  {10, "SOCK_PACKET"},
-};
-
 const Named kWaitOptions[] = {
     {1, "WNOHANG"},         {2, "WSTOPPED"},          {4, "WEXITED"},
     {8, "WCONTINUED"},      {0x01000000, "WNOWAIT"},  {0x20000000, "__WNOTHREAD"},
@@ -374,13 +367,6 @@ const Named kSockOpts[] = {
     {38, "SO_PROTOCOL"},     {39, "SO_DOMAIN"},        {40, "SO_RXQ_OVFL"},
     {43, "SO_PEEK_OFF"},     {46, "SO_BUSY_POLL"},     {59, "SO_PEERGROUPS"},
     {66, "SO_RCVTIMEO_NEW"}, {67, "SO_SNDTIMEO_NEW"},
-};
-
-const Named kTcpOpts[] = {
-    {1, "TCP_NODELAY"},      {2, "TCP_MAXSEG"},        {3, "TCP_CORK"},      {4, "TCP_KEEPIDLE"},
-    {5, "TCP_KEEPINTVL"},    {6, "TCP_KEEPCNT"},       {7, "TCP_SYNCNT"},    {8, "TCP_LINGER2"},
-    {9, "TCP_DEFER_ACCEPT"}, {10, "TCP_WINDOW_CLAMP"}, {11, "TCP_INFO"},     {12, "TCP_QUICKACK"},
-    {13, "TCP_CONGESTION"},  {18, "TCP_USER_TIMEOUT"}, {23, "TCP_FASTOPEN"},
 };
 
 const Named kArchPrctl[] = {
