@@ -75,11 +75,6 @@ std::string choice(uint64_t v, std::span<const Named> t, const char *fallbackPre
     return std::to_string(static_cast<int64_t>(v));
 }
 
-#define N(x)                                                                                       \
-    {                                                                                              \
-        x, #x                                                                                      \
-    }
-
 namespace {
 
 const Named kOpenFlags[] = {
