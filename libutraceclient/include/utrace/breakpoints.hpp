@@ -20,7 +20,10 @@
 // Limits: a fork()ed child inherits the int3 bytes in its copy of the memory
 // (follow it and add a Breakpoints on it, or do not place breakpoints on code
 // a child runs); an exec drops every breakpoint (the new program has new
-// code): they stay listed with inserted == false.
+// code): they stay listed with inserted == false. Destroy the Breakpoints
+// before detaching the process's engines: it takes the int3s out and drops
+// the SIGTRAP of a thread held at a hit, which a detached thread would
+// otherwise die of.
 #pragma once
 
 #include "utrace/session.hpp"
