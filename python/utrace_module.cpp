@@ -15,6 +15,7 @@
 // Threads: every call releases the GIL, then takes the Holder's mutex (a
 // Session is used by one thread at a time); the GIL is dropped first so a
 // thread blocked in wait() never keeps the others from running Python.
+#include "utrace/breakpoints.hpp"
 #include "utrace/decode.hpp"
 #include "utrace/error.hpp"
 #include "utrace/event.hpp"
@@ -27,6 +28,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <set>
 #include <sys/user.h>
 
 namespace py = pybind11;
@@ -37,6 +39,17 @@ namespace {
 struct Holder {
     std::mutex mu;
     std::unique_ptr<utrace::Session> s;
+    // Breakpoints hook into the session: they go before it (see close()).
+    std::set<std::unique_ptr<utrace::Breakpoints> *> bps;
+
+    // With mu held.
+    void close()
+    {
+        for (auto *b : bps)
+            b->reset();
+        bps.clear();
+        s.reset();
+    }
 };
 using HolderPtr = std::shared_ptr<Holder>;
 
@@ -75,6 +88,34 @@ struct PyProcess {
         });
     }
 };
+
+struct PyBreakpoints {
+    HolderPtr h;
+    pid_t pid = 0;
+    std::unique_ptr<utrace::Breakpoints> b;
+
+    ~PyBreakpoints()
+    {
+        py::gil_scoped_release nogil;
+        std::lock_guard<std::mutex> l(h->mu);
+        h->bps.erase(&b);
+        b.reset(); // takes its int3s out while the session still runs
+    }
+    template <class F> auto with(F fn)
+    {
+        return locked(h, [&](utrace::Session &) {
+            if (!b)
+                throw utrace::Error(EBADF, "these breakpoints ended with their session");
+            return fn(*b);
+        });
+    }
+};
+
+py::dict bpDict(const utrace::BreakpointInfo &i)
+{
+    return py::dict("id"_a = i.id, "addr"_a = i.addr, "enabled"_a = i.enabled,
+                    "inserted"_a = i.inserted, "stop"_a = i.stop, "hits"_a = i.hits);
+}
 
 struct PySymbolizer {
     HolderPtr h;
@@ -194,10 +235,11 @@ py::dict regsDict(const user_regs_struct &r)
     UTRACE_REG(rbp)
     UTRACE_REG(rbx)
     UTRACE_REG(r11)
-    UTRACE_REG(r10) UTRACE_REG(r9) UTRACE_REG(r8) UTRACE_REG(rax) UTRACE_REG(rcx) UTRACE_REG(rdx)
-        UTRACE_REG(rsi) UTRACE_REG(rdi) UTRACE_REG(orig_rax) UTRACE_REG(rip) UTRACE_REG(cs)
-            UTRACE_REG(eflags) UTRACE_REG(rsp) UTRACE_REG(ss) UTRACE_REG(fs_base)
-                UTRACE_REG(gs_base) UTRACE_REG(ds) UTRACE_REG(es) UTRACE_REG(fs) UTRACE_REG(gs)
+    UTRACE_REG(r10)
+    UTRACE_REG(r9) UTRACE_REG(r8) UTRACE_REG(rax) UTRACE_REG(rcx) UTRACE_REG(rdx) UTRACE_REG(rsi)
+        UTRACE_REG(rdi) UTRACE_REG(orig_rax) UTRACE_REG(rip) UTRACE_REG(cs) UTRACE_REG(eflags)
+            UTRACE_REG(rsp) UTRACE_REG(ss) UTRACE_REG(fs_base) UTRACE_REG(gs_base) UTRACE_REG(ds)
+                UTRACE_REG(es) UTRACE_REG(fs) UTRACE_REG(gs)
 #undef UTRACE_REG
                     return d;
 }
@@ -451,10 +493,11 @@ PYBIND11_MODULE(utrace, m)
     UTRACE_REG(rbp)
     UTRACE_REG(rbx)
     UTRACE_REG(r11)
-    UTRACE_REG(r10) UTRACE_REG(r9) UTRACE_REG(r8) UTRACE_REG(rax) UTRACE_REG(rcx) UTRACE_REG(rdx)
-        UTRACE_REG(rsi) UTRACE_REG(rdi) UTRACE_REG(orig_rax) UTRACE_REG(rip) UTRACE_REG(cs)
-            UTRACE_REG(eflags) UTRACE_REG(rsp) UTRACE_REG(ss) UTRACE_REG(fs_base)
-                UTRACE_REG(gs_base) UTRACE_REG(ds) UTRACE_REG(es) UTRACE_REG(fs) UTRACE_REG(gs)
+    UTRACE_REG(r10)
+    UTRACE_REG(r9) UTRACE_REG(r8) UTRACE_REG(rax) UTRACE_REG(rcx) UTRACE_REG(rdx) UTRACE_REG(rsi)
+        UTRACE_REG(rdi) UTRACE_REG(orig_rax) UTRACE_REG(rip) UTRACE_REG(cs) UTRACE_REG(eflags)
+            UTRACE_REG(rsp) UTRACE_REG(ss) UTRACE_REG(fs_base) UTRACE_REG(gs_base) UTRACE_REG(ds)
+                UTRACE_REG(es) UTRACE_REG(fs) UTRACE_REG(gs)
 #undef UTRACE_REG
                     regs.def_property(
                             "pc", [](const user_regs_struct &r) { return r.rip; },
@@ -632,6 +675,8 @@ PYBIND11_MODULE(utrace, m)
                    std::to_string(e.tid) + ">";
         });
 
+    m.attr("Thread") = m.attr("Engine"); // the name: one engine is one thread
+
     // ---- process ---------------------------------------------------------
     py::class_<PyProcess>(m, "Process",
                           "The engines of one process (Session.launch, "
@@ -701,7 +746,7 @@ PYBIND11_MODULE(utrace, m)
              [](Holder &h) {
                  py::gil_scoped_release nogil;
                  std::lock_guard<std::mutex> l(h.mu);
-                 h.s.reset();
+                 h.close();
              })
         .def_property_readonly("closed", [](const Holder &h) { return !h.s; })
         .def("__enter__", [](HolderPtr h) { return h; })
@@ -709,7 +754,7 @@ PYBIND11_MODULE(utrace, m)
              [](Holder &h, py::args) {
                  py::gil_scoped_release nogil;
                  std::lock_guard<std::mutex> l(h.mu);
-                 h.s.reset();
+                 h.close();
                  return false;
              })
         .def_property_readonly(
@@ -904,6 +949,76 @@ PYBIND11_MODULE(utrace, m)
         .def("problems", [](PySymbolizer &p) {
             return locked(p.h, [&](utrace::Session &) { return p.sym->problems(); });
         });
+
+    // ---- breakpoints -----------------------------------------------------
+    py::class_<PyBreakpoints>(m, "Breakpoints",
+                              "Software breakpoints (int3) on one process of the session, "
+                              "with hit counts; a hit holds the thread (stop=True) or is "
+                              "only counted")
+        .def(py::init([](const HolderPtr &h, pid_t pid) {
+                 auto pb = std::make_unique<PyBreakpoints>();
+                 pb->h = h;
+                 pb->pid = pid;
+                 locked(h, [&](utrace::Session &s) {
+                     pb->b = std::make_unique<utrace::Breakpoints>(s, pid);
+                     h->bps.insert(&pb->b);
+                     return 0;
+                 });
+                 return pb;
+             }),
+             "session"_a, "pid"_a)
+        .def(
+            "add",
+            [](PyBreakpoints &p, uint64_t addr, bool stop) {
+                return p.with([&](utrace::Breakpoints &b) { return b.add(addr, stop); });
+            },
+            "addr"_a, "stop"_a = true, "A breakpoint at addr, enabled; its id")
+        .def(
+            "enable",
+            [](PyBreakpoints &p, int id) {
+                p.with([&](utrace::Breakpoints &b) { return b.enable(id), 0; });
+            },
+            "id"_a)
+        .def(
+            "disable",
+            [](PyBreakpoints &p, int id) {
+                p.with([&](utrace::Breakpoints &b) { return b.disable(id), 0; });
+            },
+            "id"_a)
+        .def(
+            "remove",
+            [](PyBreakpoints &p, int id) {
+                p.with([&](utrace::Breakpoints &b) { return b.remove(id), 0; });
+            },
+            "id"_a)
+        .def(
+            "hits",
+            [](PyBreakpoints &p, int id) {
+                return p.with([&](utrace::Breakpoints &b) { return b.hits(id); });
+            },
+            "id"_a)
+        .def(
+            "info",
+            [](PyBreakpoints &p, int id) {
+                return bpDict(p.with([&](utrace::Breakpoints &b) { return b.info(id); }));
+            },
+            "id"_a)
+        .def("list",
+             [](PyBreakpoints &p) {
+                 py::list l;
+                 for (auto &i : p.with([](utrace::Breakpoints &b) { return b.list(); }))
+                     l.append(bpDict(i));
+                 return l;
+             })
+        .def(
+            "hit_by",
+            [](PyBreakpoints &p, const utrace::Event &e) -> py::object {
+                auto i = p.with([&](utrace::Breakpoints &b) { return b.hitBy(e); });
+                if (!i)
+                    return py::none();
+                return bpDict(*i);
+            },
+            "event"_a, "The breakpoint a held SIGTRAP event reports (a dict), else None");
 
     // ---- decoding --------------------------------------------------------
     m.def("syscall_name", &utrace::syscallName, "nr"_a, "\"openat\"; \"syscall_500\" if unknown");

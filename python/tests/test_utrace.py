@@ -137,6 +137,7 @@ class Errors(unittest.TestCase):
         self.assertEqual(cm.exception.errno, 2)
         self.assertIn("/dev/no-such-utrace", str(cm.exception))
         self.assertTrue(issubclass(utrace.Error, Exception))
+        self.assertIs(utrace.Thread, utrace.Engine)
 
     def test_bad_url(self):
         with self.assertRaises(utrace.Error) as cm:

@@ -212,6 +212,46 @@ except utrace.Error as err:
     EXPECT_EQ(r.lines, want) << r.what;
 }
 
+// Breakpoints from Python on fx_calls: one that only counts (fx_loop_body,
+// run COUNT times), one that stops at its first hit (fx_inner, called from
+// the inlined fx_middle), then is disabled.
+TEST_F(Python, BreakpointsFromPython)
+{
+    std::ofstream("/tmp/python-bp.py") << R"(import os, utrace
+s = utrace.Session()
+p = s.launch(["/fixtures/fx_calls", "25"])
+s.wait(5000)  # the held exec
+sym = utrace.Symbolizer(s, p.pid)
+bps = utrace.Breakpoints(s, p.pid)
+count = bps.add(sym.lookup("fx_loop_body"), stop=False)
+inner = sym.lookup("fx_inner")
+stop = bps.add(inner)
+p.resume()
+while (status := p.exit_status()) is None:
+    e = s.wait(100)
+    if e is None or not e.held:
+        continue
+    eng = s.engine(e)
+    hit = bps.hit_by(e)
+    if hit is not None:
+        print("hit", hit["id"] == stop, eng.regs().rip == inner, hit["hits"])
+        print("bt", [f.function + " inlined" * f.inlined for f in sym.backtrace(eng)][:4])
+        bps.disable(stop)
+    eng.resume()
+print("hits", bps.hits(count), bps.hits(stop), bps.info(stop)["enabled"])
+print("status", os.waitstatus_to_exitcode(status))
+)";
+    Result r = example("../tmp/python-bp.py", {});
+    ASSERT_EQ(exitCode(r), 0) << r.what;
+    const std::vector<std::string> want = {
+        "hit True True 1",
+        "bt ['fx_inner', 'fx_middle inlined', 'fx_outer', 'main']",
+        "hits 25 1 False",
+        "status 0",
+    };
+    EXPECT_EQ(r.lines, want) << r.what;
+}
+
 TEST_F(Python, SyscallCountsOfALoop)
 {
     Result r = example("syscall_counts.py", {"--", "/fixtures/fx_syscall_loop", "7"});
