@@ -211,9 +211,10 @@ const Named kIoctls[] = {
 };
 
 const Named kWaitOptions[] = {
-    {1, "WNOHANG"},         {2, "WSTOPPED"},          {4, "WEXITED"},
-    {8, "WCONTINUED"},      {0x01000000, "WNOWAIT"},  {0x20000000, "__WNOTHREAD"},
-    {0x40000000, "__WALL"}, {0x80000000, "__WCLONE"},
+    {1, "WNOHANG"},          {2, "WUNTRACED"},
+    {4, "WEXITED"},          {8, "WCONTINUED"},
+    {0x01000000, "WNOWAIT"}, {0x80000000, "__WCLONE"},
+    {0x40000000, "__WALL"},  {0x20000000, "__WNOTHREAD"},
 };
 
 const Named kPrctl[] = {

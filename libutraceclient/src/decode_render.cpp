@@ -1325,6 +1325,30 @@ std::string specialArg(const SyscallInfo &s, size_t i, const Ctx &c, bool &handl
                                      {0x10, "MFD_EXEC"}};
         return flags(static_cast<uint32_t>(a[1]), kMfd);
     }
+    if (n == "sigaltstack" && (i == 0 || c.exiting)) {
+        uint64_t st[3]; // ss_sp, ss_flags (int), ss_size
+        if (a[i] == 0)
+            return "NULL";
+        if ((i == 1 && (!c.exiting || c.ret < 0)) || !readExact(c.mem, a[i], st, sizeof(st)))
+            return hex(a[i]);
+        static const Named kSs[] = {
+            {1, "SS_ONSTACK"}, {2, "SS_DISABLE"}, {0x80000000, "SS_AUTODISARM"}};
+        return "{ss_sp=" + ptr(st[0]) + ", ss_flags=" + flags(static_cast<uint32_t>(st[1]), kSs) +
+               ", ss_size=" + udec(st[2]) + "}";
+    }
+    if (n == "waitid" && i == 0) {
+        static const Named kIdType[] = {{0, "P_ALL"}, {1, "P_PID"}, {2, "P_PGID"}, {3, "P_PIDFD"}};
+        return choice(static_cast<uint32_t>(a[0]), kIdType);
+    }
+    if (n == "waitid" && i == 2 && c.exiting && c.ret == 0 && a[2]) {
+        Signal si;
+        if (!readExact(c.mem, a[2], si.siginfo.data(), si.siginfo.size()))
+            return hex(a[2]);
+        si.signo = field<int32_t>(si.siginfo.data(), 0);
+        si.err = field<int32_t>(si.siginfo.data(), 4);
+        si.code = field<int32_t>(si.siginfo.data(), 8);
+        return si.signo == 0 ? "{}" : renderSiginfo(si); // WNOHANG with nothing to report
+    }
     if (n == "fadvise64" && i == 3) {
         static const Named kAdvice[] = {{0, "POSIX_FADV_NORMAL"},     {1, "POSIX_FADV_RANDOM"},
                                         {2, "POSIX_FADV_SEQUENTIAL"}, {3, "POSIX_FADV_WILLNEED"},

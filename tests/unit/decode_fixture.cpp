@@ -138,6 +138,11 @@ int main()
     syscall(SYS_shutdown, sv[0], SHUT_WR);
     syscall(SYS_writev, sv[1], &dio, 1);
 
+    stack_t oldStack;
+    syscall(SYS_sigaltstack, nullptr, &oldStack);
+    siginfo_t child;
+    syscall(SYS_waitid, P_ALL, 0, &child, WEXITED | WNOHANG, nullptr);
+
     // Signals: SIGUSR1 is ignored, which a tracer is still told about.
     long pid = syscall(SYS_getpid);
     syscall(SYS_kill, pid, SIGUSR1);

@@ -992,7 +992,24 @@ TEST(Decode, SignalsAndProcesses)
               "NULL) = 42");
     m.putValue(0x7000, int{(SIGSTOP << 8) | 0x7f});
     EXPECT_EQ(renderSyscall(call(SYS_wait4, {42, st, WUNTRACED, 0}), 42, mem),
-              "wait4(42, [{WIFSTOPPED(s) && WSTOPSIG(s) == SIGSTOP}], WSTOPPED, NULL) = 42");
+              "wait4(42, [{WIFSTOPPED(s) && WSTOPSIG(s) == SIGSTOP}], WUNTRACED, NULL) = 42");
+
+    siginfo_t exited{};
+    exited.si_signo = SIGCHLD;
+    exited.si_code = CLD_EXITED;
+    exited.si_pid = 42;
+    exited.si_status = 1;
+    uint64_t exitedp = m.putValue(0x7100, exited);
+    EXPECT_EQ(renderSyscall(call(SYS_waitid, {P_PID, 42, exitedp, WEXITED, 0}), 0, mem),
+              "waitid(P_PID, 42, {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=42, si_uid=0, "
+              "si_status=1, "
+              "si_utime=0, si_stime=0}, WEXITED, NULL) = 0");
+    stack_t alt{};
+    alt.ss_sp = reinterpret_cast<void *>(0x7f0000010000);
+    alt.ss_size = 8192;
+    uint64_t altp = m.putValue(0x7200, alt);
+    EXPECT_EQ(renderSyscall(call(SYS_sigaltstack, {altp, 0}), 0, mem),
+              "sigaltstack({ss_sp=0x7f0000010000, ss_flags=0, ss_size=8192}, NULL) = 0");
 
     EXPECT_EQ(renderSyscall(call(SYS_clone, {CLONE_CHILD_CLEARTID | CLONE_CHILD_SETTID | SIGCHLD, 0,
                                              0, 0x7f00000a10, 0}),
@@ -1542,6 +1559,8 @@ TEST(Decode, RealProcessRendersLikeStrace)
         R"(getsockopt(7, SOL_SOCKET, SO_TYPE, [1], [4]) = 0)",
         R"(shutdown(7, SHUT_WR) = 0)",
         R"(writev(8, [{iov_base="hi there", iov_len=8}], 1) = 8)",
+        R"(sigaltstack(NULL, {ss_sp=NULL, ss_flags=SS_DISABLE, ss_size=0}) = 0)",
+        R"(waitid(P_ALL, 0, 0xADDR, WNOHANG|WEXITED, NULL) = -1 ECHILD (No child processes))",
         R"(getpid() = PID)",
         R"(kill(PID, SIGUSR1) = 0)",
         R"(--- SIGUSR1 {si_signo=SIGUSR1, si_code=SI_USER, si_pid=PID, si_uid=)" +
