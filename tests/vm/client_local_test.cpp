@@ -427,6 +427,43 @@ TEST_F(ClientLocal, FollowFork)
     EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
 }
 
+TEST_F(ClientLocal, HoldChildrenAndKillOnClose)
+{
+    if (!(s->device().features & UTRACE_FEAT_FOLLOW) ||
+        !(s->device().features & UTRACE_FEAT_KILL_ON_CLOSE))
+        GTEST_SKIP() << "the module has no FOLLOW/KILL_ON_CLOSE";
+    AttachOptions o;
+    o.followChildren = true;
+    o.holdChildren = true;
+    Process p = s->launch({{fixture("fx_fork_exec"), fixture("fx_syscall_loop"), "1"}}, o);
+    next([](const Event &x) { return x.is<Exec>(); });
+    p.setEvents(ev::Clone | ev::Exec, ev::None);
+    p.resume();
+    Event c = next([](const Event &x) { return x.is<Clone>(); });
+    pid_t child = c.get<Clone>()->childTid;
+    ASSERT_NE(c.get<Clone>()->childHandle, 0u);
+    // The child is held before its first instruction: fork() returns 0 there.
+    Event h = next([&](const Event &x) { return x.tid == child && x.held; });
+    Engine ce = s->engineOf(h.handle);
+    EXPECT_EQ(ce.regs().rax, 0u);
+    EXPECT_EQ(vmtest::threadState(child, child), 't');
+    ce.resume();
+    Event x = next([&](const Event &y) { return y.tid == child && y.is<Exec>(); });
+    EXPECT_FALSE(x.held);
+    EXPECT_EQ(runToExit(p), 0);
+
+    // KILL_ON_CLOSE: the session's end kills what it traced.
+    Spawned loop({fixture("fx_syscall_loop"), "0", "5"});
+    AttachOptions k;
+    k.killOnClose = true;
+    s->attach(loop.pid, k);
+    s.reset();
+    int st = 0;
+    ASSERT_EQ(waitpid(loop.pid, &st, 0), loop.pid);
+    loop.pid = -1;
+    EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) << st;
+}
+
 TEST_F(ClientLocal, AttachRunningAndMultiThreadedProcess)
 {
     Spawned t({fixture("fx_threads"), "4", "0", "2"});
