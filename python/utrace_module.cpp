@@ -31,6 +31,14 @@
 #include <set>
 #include <sys/user.h>
 
+// Every field of user_regs_struct (for Regs and its as_dict()).
+// clang-format off
+#define UTRACE_REGS(X) \
+    X(r15) X(r14) X(r13) X(r12) X(rbp) X(rbx) X(r11) X(r10) X(r9) \
+    X(r8) X(rax) X(rcx) X(rdx) X(rsi) X(rdi) X(orig_rax) X(rip) X(cs) \
+    X(eflags) X(rsp) X(ss) X(fs_base) X(gs_base) X(ds) X(es) X(fs) X(gs)
+// clang-format on
+
 namespace py = pybind11;
 using namespace pybind11::literals;
 
@@ -228,20 +236,9 @@ py::dict regsDict(const user_regs_struct &r)
 {
     py::dict d;
 #define UTRACE_REG(n) d[#n] = r.n;
-    UTRACE_REG(r15)
-    UTRACE_REG(r14)
-    UTRACE_REG(r13)
-    UTRACE_REG(r12)
-    UTRACE_REG(rbp)
-    UTRACE_REG(rbx)
-    UTRACE_REG(r11)
-    UTRACE_REG(r10)
-    UTRACE_REG(r9) UTRACE_REG(r8) UTRACE_REG(rax) UTRACE_REG(rcx) UTRACE_REG(rdx) UTRACE_REG(rsi)
-        UTRACE_REG(rdi) UTRACE_REG(orig_rax) UTRACE_REG(rip) UTRACE_REG(cs) UTRACE_REG(eflags)
-            UTRACE_REG(rsp) UTRACE_REG(ss) UTRACE_REG(fs_base) UTRACE_REG(gs_base) UTRACE_REG(ds)
-                UTRACE_REG(es) UTRACE_REG(fs) UTRACE_REG(gs)
+    UTRACE_REGS(UTRACE_REG)
 #undef UTRACE_REG
-                    return d;
+    return d;
 }
 
 utrace::MemoryReader readerOf(const PyEngine *eng)
@@ -486,34 +483,22 @@ PYBIND11_MODULE(utrace, m)
         return r;
     }));
 #define UTRACE_REG(n) regs.def_readwrite(#n, &user_regs_struct::n);
-    UTRACE_REG(r15)
-    UTRACE_REG(r14)
-    UTRACE_REG(r13)
-    UTRACE_REG(r12)
-    UTRACE_REG(rbp)
-    UTRACE_REG(rbx)
-    UTRACE_REG(r11)
-    UTRACE_REG(r10)
-    UTRACE_REG(r9) UTRACE_REG(r8) UTRACE_REG(rax) UTRACE_REG(rcx) UTRACE_REG(rdx) UTRACE_REG(rsi)
-        UTRACE_REG(rdi) UTRACE_REG(orig_rax) UTRACE_REG(rip) UTRACE_REG(cs) UTRACE_REG(eflags)
-            UTRACE_REG(rsp) UTRACE_REG(ss) UTRACE_REG(fs_base) UTRACE_REG(gs_base) UTRACE_REG(ds)
-                UTRACE_REG(es) UTRACE_REG(fs) UTRACE_REG(gs)
+    UTRACE_REGS(UTRACE_REG)
 #undef UTRACE_REG
-                    regs.def_property(
-                            "pc", [](const user_regs_struct &r) { return r.rip; },
-                            [](user_regs_struct &r, unsigned long long v) { r.rip = v; })
-                        .def_property(
-                            "sp", [](const user_regs_struct &r) { return r.rsp; },
-                            [](user_regs_struct &r, unsigned long long v) { r.rsp = v; })
-                        .def("as_dict", &regsDict)
-                        .def("__repr__", [](const user_regs_struct &r) {
-                            char b[128];
-                            std::snprintf(b, sizeof b,
-                                          "<utrace.Regs rip=0x%llx rsp=0x%llx orig_rax=%lld>",
-                                          (unsigned long long)r.rip, (unsigned long long)r.rsp,
-                                          (long long)r.orig_rax);
-                            return std::string(b);
-                        });
+    regs.def_property(
+            "pc", [](const user_regs_struct &r) { return r.rip; },
+            [](user_regs_struct &r, unsigned long long v) { r.rip = v; })
+        .def_property(
+            "sp", [](const user_regs_struct &r) { return r.rsp; },
+            [](user_regs_struct &r, unsigned long long v) { r.rsp = v; })
+        .def("as_dict", &regsDict)
+        .def("__repr__", [](const user_regs_struct &r) {
+            char b[128];
+            std::snprintf(b, sizeof b, "<utrace.Regs rip=0x%llx rsp=0x%llx orig_rax=%lld>",
+                          (unsigned long long)r.rip, (unsigned long long)r.rsp,
+                          (long long)r.orig_rax);
+            return std::string(b);
+        });
 
     // ---- engine ----------------------------------------------------------
     py::class_<PyEngine>(m, "Engine", "One engine on one thread (Session.attach, Process.engine)")
