@@ -6,6 +6,7 @@
 #include "utrace/session.hpp"
 
 #include <QElapsedTimer>
+#include <QFile>
 #include <QFileInfo>
 #include <QMetaObject>
 #include <QSocketNotifier>
@@ -54,7 +55,28 @@ struct Controller::Worker {
     void apply(int tgid, const EngineConfig &cfg);
     void announce(int pid, const QString &name, const utrace::Process &p);
     void released(uint32_t h);
+    QString source(const QString &path, QString *why);
 };
+
+QString Controller::Worker::source(const QString &path, QString *why)
+{
+    // The traced machine's file first; else the same path here (a VM or a
+    // remote machine running what this machine built).
+    try {
+        auto bytes = s->transport().readFile(path.toStdString(), 0, 8u << 20);
+        return QString::fromUtf8(reinterpret_cast<const char *>(bytes.data()),
+                                 qsizetype(bytes.size()));
+    } catch (const utrace::Error &err) {
+        QFile f(path);
+        if (f.open(QIODevice::ReadOnly))
+            return QString::fromUtf8(f.read(8 << 20));
+        *why = Controller::tr(
+                   "The source %1 is neither on the traced machine (%2) nor here; copy it to "
+                   "one of them to see it.")
+                   .arg(path, QString::fromStdString(err.sentence()));
+        return {};
+    }
+}
 
 void Controller::Worker::readEvents()
 {
@@ -489,17 +511,10 @@ void Controller::inspect(uint32_t handle)
         if (!in.sourceFile.isEmpty()) {
             auto it = w_->sources.find(in.sourceFile);
             if (it == w_->sources.end()) {
-                QString text;
-                try {
-                    auto bytes =
-                        w_->s->transport().readFile(in.sourceFile.toStdString(), 0, 8u << 20);
-                    text = QString::fromUtf8(reinterpret_cast<const char *>(bytes.data()),
-                                             qsizetype(bytes.size()));
-                } catch (const utrace::Error &err) {
-                    in.note = tr("The source %1 is not readable on the traced machine (%2).")
-                                  .arg(in.sourceFile, QString::fromStdString(err.sentence()));
-                }
-                it = w_->sources.insert(in.sourceFile, text);
+                QString why;
+                it = w_->sources.insert(in.sourceFile, w_->source(in.sourceFile, &why));
+                if (!why.isEmpty())
+                    in.note = why;
             }
             in.sourceText = *it;
         } else if (in.note.isEmpty()) {
@@ -606,10 +621,11 @@ void Controller::readSource(const QString &path)
             throw utrace::Error(ENOTCONN, "Not connected; connect to a machine first.");
         auto it = w_->sources.find(path);
         if (it == w_->sources.end()) {
-            auto bytes = w_->s->transport().readFile(path.toStdString(), 0, 8u << 20);
-            it = w_->sources.insert(path,
-                                    QString::fromUtf8(reinterpret_cast<const char *>(bytes.data()),
-                                                      qsizetype(bytes.size())));
+            QString why;
+            QString text = w_->source(path, &why);
+            if (!why.isEmpty())
+                throw utrace::Error(ENOENT, why.toStdString());
+            it = w_->sources.insert(path, text);
         }
         emit sourceRead(path, *it);
     });

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "controller/engineconfig.hpp"
+#include "utrace/error.hpp" // transport.hpp uses Error without including it
 #include "utrace/event.hpp"
 #include "utrace/symbolizer.hpp"
 #include "utrace/transport.hpp"

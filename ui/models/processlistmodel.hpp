@@ -2,6 +2,7 @@
 // (Transport::processes()), filtered by a QSortFilterProxyModel.
 #pragma once
 
+#include "utrace/error.hpp" // transport.hpp uses Error without including it
 #include "utrace/transport.hpp"
 
 #include <QAbstractTableModel>
