@@ -46,7 +46,7 @@ const char kUsage[] =
     "Serves this machine's /dev/utrace to utrace clients.\n"
     "  --stdio           speak the protocol on stdin/stdout, one session\n"
     "                    (clients use exec:ssh HOST utrace-agent --stdio)\n"
-    "  --listen [A:]P    accept TCP connections on port P (address A, default all);\n"
+    "  --listen [A:]P    accept TCP connections on port P (address A, default 127.0.0.1);\n"
     "                    one session per connection (clients use tcp://HOST:P)\n"
     "  --once            serve one connection, then exit\n"
     "  --device PATH     the device to serve (default /dev/utrace)\n"
@@ -258,8 +258,10 @@ int listenOn(const std::string &spec)
     if (host.empty() || inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
         v4->sin_port = htons(uint16_t(p));
+        // No address: loopback only. Connections are not authenticated, so
+        // reaching other machines must be asked for (0.0.0.0:PORT).
         if (host.empty())
-            v4->sin_addr.s_addr = htonl(INADDR_ANY);
+            v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         len = sizeof(*v4);
     } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
         v6->sin6_family = AF_INET6;

@@ -792,13 +792,19 @@ int utrace_control(struct task_struct *target, struct utrace_engine *engine,
 
 	if (unlikely(action >= UTRACE_RESUME_MAX))
 		return -EINVAL;
-	if (action >= UTRACE_REPORT && action < UTRACE_RESUME &&
-	    !(READ_ONCE(engine->flags) & UTRACE_EVENT(QUIESCE)))
-		return -EINVAL;
 
 	utrace = get_utrace_lock(target, engine, true);
 	if (IS_ERR(utrace))
 		return PTR_ERR(utrace);
+	/*
+	 * After the lookup: a reaped engine (its flags cleared) is -ESRCH,
+	 * not a caller's missing QUIESCE callback.
+	 */
+	if (action >= UTRACE_REPORT && action < UTRACE_RESUME &&
+	    !(READ_ONCE(engine->flags) & UTRACE_EVENT(QUIESCE))) {
+		ret = -EINVAL;
+		goto unlock;
+	}
 
 	/* Quiescent: we may unlink engines and wake it (locking rules). */
 	reset = utrace->stopped;
@@ -1979,6 +1985,28 @@ static void selftest_sys_exit(struct pt_regs *regs)
 	}
 }
 
+/*
+ * The entry report of a skipped syscall must run before the thread gets
+ * back to user mode. Should it not have (a bug: say so), the thread
+ * re-executes the instruction with the sentinel for a number: make that the
+ * skipped syscall again, so it is reported late but still before it runs.
+ * Returns false if this syscall must be left alone.
+ */
+static bool utrace_entry_retry(struct utrace *utrace, struct pt_regs *regs,
+			       long *id)
+{
+	clear_bit(PENDING_ENTRY, &utrace->pending);
+	pr_err_ratelimited("utrace: pid %d: entry report of syscall %ld at %lx did not run (syscall %ld at %lx, pending %lx)\n",
+			   current->pid, utrace->entry_nr, utrace->entry_ip,
+			   *id, regs->ip, utrace->pending);
+	if (*id != SKIP_SENTINEL || regs->ip != utrace->entry_ip)
+		return true;
+	regs->orig_ax = utrace->entry_nr;
+	regs->ax = utrace->entry_ax;
+	*id = utrace->entry_nr;
+	return true;
+}
+
 void utrace_hook_sys_enter(struct pt_regs *regs, long id)
 {
 	struct utrace *utrace;
@@ -1993,6 +2021,9 @@ void utrace_hook_sys_enter(struct pt_regs *regs, long id)
 	}
 	utrace = current_utrace();
 	if (!utrace)
+		return;
+	if (unlikely(test_bit(PENDING_ENTRY, &utrace->pending)) &&
+	    !utrace_entry_retry(utrace, regs, &id))
 		return;
 	WRITE_ONCE(utrace->in_syscall, true);
 	if (utrace->bypass) {
@@ -2044,8 +2075,19 @@ void utrace_hook_sys_exit(struct pt_regs *regs, long ret)
 		utrace_queue(utrace, TWA_RESUME);
 	if (test_bit(PENDING_ENTRY, &utrace->pending)) {
 		if (regs->ax != SKIP_SENTINEL) {
-			/* Old kernel: it did not re-read the number. */
 			clear_bit(PENDING_ENTRY, &utrace->pending);
+			/*
+			 * This kernel re-reads the number (the load-time
+			 * self-test said so): a stale bit, never move ip.
+			 */
+			if (READ_ONCE(syscall_skip_works)) {
+				pr_err_ratelimited("utrace: pid %d: syscall %ld at %lx ran while its entry report was pending (pending %lx)\n",
+						   current->pid, utrace->entry_nr,
+						   utrace->entry_ip,
+						   utrace->pending);
+				return;
+			}
+			/* Old kernel: it did not re-read the number. */
 			regs->ip = utrace->entry_ip;
 			pr_warn_once("this kernel cannot stop before a syscall\n");
 		}

@@ -693,7 +693,7 @@ static u32 ud_follow(struct ud_engine *ue, unsigned long clone_flags,
 	struct ud_settings *set;
 	struct ud_engine *old;
 	unsigned long flags;
-	bool hold;
+	bool hold, mm_ref = false;
 	int ret;
 
 	if (!(ue->flags & UTRACE_ATTACH_F_FOLLOW) &&
@@ -706,20 +706,23 @@ static u32 ud_follow(struct ud_engine *ue, unsigned long clone_flags,
 	if (!set)
 		return 0;
 
+	mutex_lock(&s->attach_mutex);
 	/*
 	 * The child may be examined only in an mm the proof covers: the
 	 * proven one itself (CLONE_VM), or, for a fork, the copy of it that
 	 * the child starts with (it has not run yet: no vfork, no exec).
+	 * ue->mm changes (UTRACE_IOC_PROVE) only under attach_mutex.
 	 */
 	if (current->mm == ue->mm) {
-		if (clone_flags & CLONE_VM)
+		if (clone_flags & CLONE_VM) {
 			mm = ue->mm;
-		else if (!(clone_flags & CLONE_VFORK))
+		} else if (!(clone_flags & CLONE_VFORK)) {
 			mm = get_task_mm(child);
+			mm_ref = mm;
+		}
 	}
 	hold = ue->flags & UTRACE_ATTACH_F_HOLD_CHILDREN;
 
-	mutex_lock(&s->attach_mutex);
 	/*
 	 * The settings now, under attach_mutex: a UTRACE_SE_GROUP change is
 	 * made under it too, so it either reaches the child's engine or was
@@ -744,7 +747,7 @@ static u32 ud_follow(struct ud_engine *ue, unsigned long clone_flags,
 		ret = ud_attach_locked(s, child, mm, ue->flags & UD_F_INHERIT,
 				       ue->group, set, hold);
 	mutex_unlock(&s->attach_mutex);
-	if (mm && mm != ue->mm)
+	if (mm_ref)
 		mmput(mm);
 	kfree(set);
 	return ret > 0 ? ret : 0;
@@ -1006,7 +1009,7 @@ static u64 ud_features(void)
 	u64 f = UTRACE_FEAT_FOLLOW | UTRACE_FEAT_KILL_ON_CLOSE |
 		UTRACE_FEAT_ALL_THREADS | UTRACE_FEAT_BARRIER |
 		UTRACE_FEAT_RUN_ARGS | UTRACE_FEAT_SIGNAL_HOLD |
-		UTRACE_FEAT_SE_GROUP;
+		UTRACE_FEAT_SE_GROUP | UTRACE_FEAT_PROVE;
 	const struct user_regset *rs;
 
 	rs = ud_regset(current, NT_PRFPREG);
@@ -1591,6 +1594,40 @@ static long ud_ioc_barrier(struct ud_session *s, void __user *uarg)
 	return ret == -ERESTARTSYS ? -EINTR : ret;
 }
 
+/*
+ * A new proof for an engine's thread after an exec: examining is allowed
+ * again in the mm the thread runs now, exactly as a new ATTACH would allow.
+ */
+static long ud_ioc_prove(struct ud_session *s, void __user *uarg)
+{
+	struct mm_struct *mm, *old;
+	struct utrace_prove p;
+	struct ud_engine *ue;
+	u32 usize;
+	long ret;
+
+	ret = UD_COPY_ARG(p, uarg, UTRACE_PROVE_SIZE_VER0, &usize);
+	if (ret)
+		return ret;
+	if (p.reserved)
+		return -EINVAL;
+	ue = ud_get(s, p.handle);
+	if (IS_ERR(ue))
+		return PTR_ERR(ue);
+	ret = ud_check_proof(p.proof_fd, ue->task, &mm);
+	if (!ret) {
+		/* ud_follow() reads ue->mm under attach_mutex. */
+		mutex_lock(&s->attach_mutex);
+		old = ue->mm;
+		WRITE_ONCE(ue->mm, mm);
+		mutex_unlock(&s->attach_mutex);
+		if (old)
+			mmdrop(old);
+	}
+	ud_put(ue);
+	return ret;
+}
+
 static long ud_ioc_detach(struct ud_session *s, void __user *uarg)
 {
 	struct utrace_detach d;
@@ -2051,6 +2088,8 @@ static long utrace_dev_ioctl(struct file *file, unsigned int cmd,
 		return ud_ioc_queue_size(s, uarg);
 	case UTRACE_IOC_BARRIER:
 		return ud_ioc_barrier(s, uarg);
+	case UTRACE_IOC_PROVE:
+		return ud_ioc_prove(s, uarg);
 	default:
 		return -ENOTTY;
 	}

@@ -337,6 +337,13 @@ void Server::request(const Frame &f)
             t.kill(pid, sig);
             break;
         }
+        case Op::Prove: {
+            uint32_t h = r.u32();
+            pid_t tid = r.i32();
+            r.finish();
+            t.prove(h, tid);
+            break;
+        }
         case Op::None:
         case Op::End:
             throw ProtocolError("request with op " + std::to_string(uint16_t(f.op)));

@@ -69,7 +69,7 @@ const char *opName(Op op)
         "none",         "version", "attach",         "set-events", "control",
         "barrier",      "detach",  "get-regs",       "set-regs",   "read-memory",
         "write-memory", "list",    "set-queue-size", "read-file",  "processes",
-        "launch",       "release", "reap",           "kill",
+        "launch",       "release", "reap",           "kill",       "prove",
     };
     static_assert(sizeof(names) / sizeof(names[0]) == size_t(Op::End));
     auto i = static_cast<size_t>(op);

@@ -75,7 +75,8 @@ enum class Op : uint16_t {
     Release,
     Reap,
     Kill,
-    End // one past the last
+    Prove, // added in the same version: an older agent answers "unknown request"
+    End    // one past the last
 };
 
 const char *opName(Op op);

@@ -280,6 +280,13 @@ public:
         return st;
     }
 
+    void prove(uint32_t handle, pid_t tid) override
+    {
+        Writer w;
+        w.u32(handle).i32(tid);
+        expectEmpty(Op::Prove, call(Op::Prove, w.take()));
+    }
+
     void kill(pid_t pid, int sig) override
     {
         Writer w;

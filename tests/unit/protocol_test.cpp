@@ -491,6 +491,11 @@ public:
         known(h);
         f_->note("barrier " + std::to_string(h));
     }
+    void prove(uint32_t h, pid_t tid) override
+    {
+        known(h);
+        f_->note("prove " + std::to_string(h) + " " + std::to_string(tid));
+    }
     void detach(uint32_t h) override
     {
         known(h);
@@ -685,6 +690,7 @@ TEST(Protocol, EveryTransportMethodRoundTrips)
     c.args = std::array<uint64_t, 6>{9, 8, 7, 6, 5, 4};
     t.control(h, c);
     t.barrier(h);
+    t.prove(h, 77);
 
     auto regs = t.getRegs(h, RegSet::General);
     ASSERT_EQ(regs.size(), 216u);
@@ -750,7 +756,7 @@ TEST(Protocol, EveryTransportMethodRoundTrips)
     EXPECT_EQ(l.fake->regs[3], 0xee);
     EXPECT_EQ(l.fake->memory[(6 << 20) + 100], 0xab);
     std::vector<std::string> want = {
-        "attach 77 1",  "barrier 1077", "launch /bin/true cwd=/tmp env=2",
+        "attach 77 1",  "barrier 1077", "prove 1077 77", "launch /bin/true cwd=/tmp env=2",
         "release 4242", "kill 4242 9",  "detach 1077"};
     EXPECT_EQ(l.fake->calls, want);
 }

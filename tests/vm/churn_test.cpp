@@ -232,11 +232,8 @@ struct Controller {
             free(slot);
             return;
         }
-        // A reaped engine has no events left: REPORT and SINGLESTEP then
-        // fail their QUIESCE check (-EINVAL) before anything else, as in utrace.
-        bool reaped = access(("/proc/" + std::to_string(tid[slot])).c_str(), F_OK) != 0;
-        if (r == -EINVAL && (what == 4 || what == 5) && reaped)
-            r = -ESRCH;
+        // A reaped or detached engine is -ESRCH for every action (its
+        // QUIESCE check comes after the lookup), so -EINVAL is always a bug.
         if (r != 0 && r != -EINPROGRESS && r != -ESRCH && r != -EALREADY) {
             errors++;
             errorKinds[std::to_string(what) + ":" + std::to_string(r)]++;

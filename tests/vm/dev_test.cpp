@@ -1816,3 +1816,50 @@ TEST_F(UtraceDev, AllThreadsRefusesAProcessWithAPtracedThreadAndLeavesNothing)
         tids.insert(e.tid);
     EXPECT_EQ(tids, (std::set<pid_t>{c.pid, static_cast<pid_t>(tid)}));
 }
+
+TEST_F(UtraceDev, ProveAfterAnExecAllowsExaminingTheNewImage)
+{
+    Child c;
+    spawn(c, [] {
+        childRecv();
+        execl("/bin/busybox", "sleep", "30", static_cast<char *>(nullptr));
+        _exit(127);
+    });
+    int stale = proof(c.pid);
+    __u32 h = 0;
+    ASSERT_EQ(attachRaw(c.pid, stale, 0, &h), 0);
+    ASSERT_EQ(setEvents(h, UTRACE_EV_EXEC, UTRACE_EV_EXEC), 0);
+    sendTo(c, 1);
+    Rec ex;
+    ASSERT_TRUE(nextOf(h, &ex, UTRACE_REC_EXEC));
+    ASSERT_TRUE(ex.h.flags & UTRACE_REC_HELD);
+    user_regs_struct r{};
+    EXPECT_EQ(regs(h, &r, false), -EPERM) << "the proof covered the image before the exec";
+
+    auto prove = [&](__u32 handle, int fd, __u32 reserved = 0) {
+        utrace_prove p{};
+        p.size = sizeof(p);
+        p.handle = handle;
+        p.proof_fd = fd;
+        p.reserved = reserved;
+        return ioctl(fd_, UTRACE_IOC_PROVE, &p) ? -errno : 0;
+    };
+    EXPECT_EQ(prove(h, stale), -EPERM) << "a proof from before the exec proves nothing";
+    EXPECT_EQ(prove(h, -1), -EPERM);
+    int fresh = proof(c.pid);
+    EXPECT_EQ(prove(h, fresh, 1), -EINVAL) << "reserved must be 0";
+    EXPECT_EQ(prove(h + 1000, fresh), -ENOENT) << "unknown handle";
+    EXPECT_EQ(regs(h, &r, false), -EPERM) << "failed calls changed nothing";
+    ASSERT_EQ(prove(h, fresh), 0);
+    ASSERT_EQ(regs(h, &r, false), 0);
+    EXPECT_NE(r.rip, 0u);
+    unsigned char insn[16] = {};
+    EXPECT_EQ(mem(h, reinterpret_cast<void *>(r.rip), insn, sizeof(insn), false),
+              static_cast<long>(sizeof(insn)))
+        << "memory of the new image reads again";
+    utrace_version v{};
+    v.size = sizeof(v);
+    ASSERT_EQ(ioctl(fd_, UTRACE_IOC_VERSION, &v), 0);
+    EXPECT_TRUE(v.features & UTRACE_FEAT_PROVE);
+    ASSERT_EQ(control(h, UTRACE_CTL_RESUME), 0);
+}

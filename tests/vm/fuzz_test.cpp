@@ -249,6 +249,9 @@ enum IocIdx {
 #ifdef UTRACE_IOC_BARRIER
     I_BARRIER,
 #endif
+#ifdef UTRACE_IOC_PROVE
+    I_PROVE,
+#endif
     I_COUNT
 };
 
@@ -278,6 +281,10 @@ const Ioc kIoc[I_COUNT] = {
 #ifdef UTRACE_IOC_BARRIER
     {UTRACE_IOC_BARRIER, "BARRIER", sizeof(utrace_barrier), UTRACE_BARRIER_SIZE_VER0,
      errs({ENOENT, EINVAL, EFAULT, EINTR, ESRCH}), true},
+#endif
+#ifdef UTRACE_IOC_PROVE
+    {UTRACE_IOC_PROVE, "PROVE", sizeof(utrace_prove), UTRACE_PROVE_SIZE_VER0,
+     errs({ENOENT, EINVAL, EFAULT, EPERM, ESRCH}), true},
 #endif
 };
 
@@ -887,6 +894,20 @@ struct Fuzzer {
         case I_BARRIER: {
             auto *x = reinterpret_cast<utrace_barrier *>(a);
             x->handle = pickHandle(s, r, &unknown);
+            if (r.chance(10)) {
+                x->reserved = r.next() | 1;
+                bad = true;
+            }
+            break;
+        }
+#endif
+#ifdef UTRACE_IOC_PROVE
+        case I_PROVE: {
+            // Random descriptors: mostly not a proof (EPERM); the session's
+            // own fd, stdin, or -1 now and then.
+            auto *x = reinterpret_cast<utrace_prove *>(a);
+            x->handle = pickHandle(s, r, &unknown);
+            x->proof_fd = r.chance(3) ? s.fd : r.chance(3) ? -1 : static_cast<int>(r.next() % 64);
             if (r.chance(10)) {
                 x->reserved = r.next() | 1;
                 bad = true;

@@ -43,6 +43,7 @@
 #define UTRACE_FEAT_RUN_ARGS _BITULL(14)	/* UTRACE_VERDICT_RUN_ARGS */
 #define UTRACE_FEAT_SIGNAL_HOLD _BITULL(15)	/* UTRACE_VERDICT_HOLD */
 #define UTRACE_FEAT_SE_GROUP _BITULL(16)	/* UTRACE_SE_GROUP */
+#define UTRACE_FEAT_PROVE _BITULL(17)		/* UTRACE_IOC_PROVE */
 
 /* Length of the module version string, NUL included. */
 #define UTRACE_VERSION_STRLEN 32
@@ -253,6 +254,28 @@ struct utrace_barrier {
 };
 
 #define UTRACE_BARRIER_SIZE_VER0 16
+
+/**
+ * struct utrace_prove - argument of UTRACE_IOC_PROVE
+ * @size:	sizeof(struct utrace_prove)
+ * @handle:	the engine
+ * @proof_fd:	an fd of /proc/PID/mem of the thread's process as it is now,
+ *		as for UTRACE_IOC_ATTACH
+ * @reserved:	must be 0
+ *
+ * After the thread exec'd, GETREGS/SETREGS/MEM fail with EPERM: the proof
+ * covered the old image. A new proof for the new image (which the kernel
+ * lets the caller open only if it may ptrace it now, setuid images
+ * included) makes them work again. Events never stop.
+ */
+struct utrace_prove {
+	__u32 size;
+	__u32 handle;
+	__s32 proof_fd;
+	__u32 reserved;
+};
+
+#define UTRACE_PROVE_SIZE_VER0 16
 
 /*
  * struct utrace_regs.regset: which register set, by its ELF core note
@@ -500,5 +523,6 @@ struct utrace_ev_lost {
 #define UTRACE_IOC_QUEUE_SIZE _IOWR(UTRACE_IOC_MAGIC, 0x09, \
 				    struct utrace_queue_size)
 #define UTRACE_IOC_BARRIER _IOW(UTRACE_IOC_MAGIC, 0x0a, struct utrace_barrier)
+#define UTRACE_IOC_PROVE _IOW(UTRACE_IOC_MAGIC, 0x0b, struct utrace_prove)
 
 #endif /* _UAPI_LINUX_UTRACE_H */
