@@ -276,6 +276,16 @@ struct Session::Impl {
                     r.dead = true;
                 if (auto *c = std::get_if<Clone>(&e.payload))
                     onClone(e, *c, r);
+                if (e.is<Exec>() && e.held) {
+                    // Examinable in its new image: a new proof, a new engine.
+                    // Refused (a setuid program): the old engine stays, events
+                    // keep flowing, examining fails with EPERM.
+                    try {
+                        e.handle = reprove(e.handle, r.opts, true);
+                        it = engines.find(e.handle);
+                    } catch (const Error &) {
+                    }
+                }
             }
             auto verdict = SessionHook::Verdict::Pass;
             for (auto *h : std::vector<SessionHook *>(hooks)) {
@@ -353,12 +363,12 @@ struct Session::Impl {
         }
     }
 
-    // The launched program is held at its exec by `handle`, whose proof
-    // covers the launcher's image, not the new one: examining it would fail
-    // with EPERM. A second engine, proven now, takes over the hold (STOP on a
-    // stopped thread holds it at once), and the first one goes. The held
-    // EXEC record is handed to the caller under the new handle.
-    void reprove(uint32_t handle, const AttachOptions &o)
+    // A thread held at its exec by `handle`, whose proof covers the old
+    // image, not the new one: examining it would fail with EPERM. A second
+    // engine, proven now, takes over the hold (STOP on a stopped thread
+    // holds it at once) with the same settings, and the first one goes. The
+    // held EXEC record is handed to the caller under the new handle.
+    uint32_t reprove(uint32_t handle, const AttachOptions &o, bool keepSettings)
     {
         EngineRec old = rec(handle);
         bool libFollow;
@@ -382,10 +392,13 @@ struct Session::Impl {
         EngineRec &nr = rec(h);
         nr.held = true;
         nr.ourStop = false;
-        apply(h, nr); // the caller chooses the events from now on: none yet
+        if (keepSettings)
+            nr.user = old.user;
+        apply(h, nr);
         for (auto &ev : pending)
             if (ev.handle == handle)
                 ev.handle = h;
+        return h;
     }
 
     bool pump(int timeoutMs)
@@ -779,15 +792,19 @@ Process Session::launch(const LaunchSpec &spec, const AttachOptions &o)
     auto deadline = Clock::now() + std::chrono::seconds(60);
     for (;;) {
         for (const auto &ev : d_->pending) {
-            if (ev.handle != e.handle())
+            if (ev.tgid != pid)
                 continue;
             if (ev.is<Exec>()) {
-                d_->reprove(e.handle(), o);
+                // Held there, under a new engine proven for the new image
+                // (ingest()); the caller chooses the events from now on.
+                auto &r = d_->rec(ev.handle);
+                r.user = EngineSettings{};
+                d_->apply(ev.handle, r);
                 return p;
             }
             if (ev.is<Death>()) {
                 auto st = d_->t->reap(pid, true);
-                d_->takeFirst([&](const Event &x) { return x.handle == e.handle(); });
+                d_->takeFirst([&](const Event &x) { return x.tgid == pid; });
                 throw Error(ENOEXEC, "cannot launch " + spec.argv[0] +
                                          ": the program could not be executed (exit status " +
                                          std::to_string(st ? WEXITSTATUS(*st) : -1) + ")");

@@ -397,12 +397,13 @@ TEST_F(ClientLocal, FollowFork)
     o.followChildren = true;
     Process p = s->launch({{fixture("fx_fork_exec"), fixture("fx_syscall_loop"), "2"}}, o);
     next([](const Event &x) { return x.is<Exec>(); });
-    p.setEvents(ev::Clone | ev::Exec | ev::Exit | ev::SyscallEntry, ev::None, true);
+    p.setEvents(ev::Clone | ev::Exec | ev::Exit | ev::SyscallEntry, ev::Exec, true);
     p.resume();
     pid_t child = 0;
     uint32_t childHandle = 0;
     bool childExec = false;
     int childLseeks = 0;
+    std::string loopPath = fixture("fx_syscall_loop");
     for (;;) {
         Event e = next([](const Event &) { return true; });
         if (auto *c = e.get<Clone>(); c && e.tgid == p.pid()) {
@@ -410,11 +411,21 @@ TEST_F(ClientLocal, FollowFork)
             childHandle = c->childHandle;
         }
         if (child && e.tid == child) {
-            if (e.is<Exec>())
+            if (e.is<Exec>()) {
+                // Held at the exec of a followed child: examinable in its new
+                // image (at its entry point), under a new engine.
                 childExec = true;
+                EXPECT_TRUE(e.held);
+                EXPECT_EQ(e.get<Exec>()->path, loopPath);
+                EXPECT_EQ(s->engineOf(e.handle).regs().rip, elfAddress(loopPath, ""));
+                EXPECT_EQ(s->engineOf(e.handle).settings().events,
+                          ev::Clone | ev::Exec | ev::Exit | ev::SyscallEntry);
+            }
             if (auto *en = e.get<SyscallEntry>(); en && en->nr == SYS_lseek)
                 ++childLseeks;
         }
+        if (e.held)
+            s->engineOf(e.handle).resume();
         if (e.is<Exit>() && e.tid == p.pid())
             break;
     }

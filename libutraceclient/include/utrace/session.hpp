@@ -162,6 +162,13 @@ public:
     Engine attach(pid_t tid, const AttachOptions &o = {});
     // Every thread of pid, no clone escaping (children followed).
     Process attachProcess(pid_t pid, const AttachOptions &o = {});
+    // Exec: a thread held at an exec (EXEC in its stop events) gets a new
+    // engine proven for the new program, with the same settings, so that it
+    // can be examined; the Exec event carries the new handle (an Engine
+    // value of the old one is stale). Without the hold, or when the new
+    // program may not be traced (setuid), the engine stays and examining
+    // fails with EPERM.
+    //
     // Starts argv held at its first instruction (an Exec record, held; the
     // engine has no events until the caller sets them). A launched program
     // that still runs when the session ends is killed.
