@@ -289,7 +289,16 @@ struct Session::Impl {
             }
             auto verdict = SessionHook::Verdict::Pass;
             for (auto *h : std::vector<SessionHook *>(hooks)) {
-                verdict = h->onEvent(e);
+                // A hook that fails (its thread died under it) must not cost
+                // the rest of the batch: the caller gets the event as is.
+                try {
+                    verdict = h->onEvent(e);
+                } catch (const Error &err) {
+                    if (std::getenv("UTRACE_CLIENT_DEBUG"))
+                        std::fprintf(stderr, "utrace: hook failed on #%llu: %s\n",
+                                     (unsigned long long)e.seq, err.what());
+                    verdict = SessionHook::Verdict::Deliver;
+                }
                 if (verdict != SessionHook::Verdict::Pass)
                     break;
             }
