@@ -63,9 +63,15 @@
 #define DEATH_EVENTS (UTRACE_EVENT(DEATH) | UTRACE_EVENT(QUIESCE))
 
 /* Signals the kernel drops or fast-paths unless real_blocked has them. */
+/*
+ * Events that need every signal to reach get_signal(): the kernel otherwise
+ * drops an ignored signal at once and turns a fatal one into a group
+ * SIGKILL before any hook sees it (ptrace's trick: real_blocked). EXIT is
+ * one of them, so a fatal signal's exit is reported too.
+ */
 #define REAL_BLOCKED_EVENTS \
 	(UTRACE_EVENT(SIGNAL_IGN) | UTRACE_EVENT(SIGNAL_TERM) | \
-	 UTRACE_EVENT(SIGNAL_CORE))
+	 UTRACE_EVENT(SIGNAL_CORE) | UTRACE_EVENT(EXIT))
 
 /*
  * A value no system call returns (errno 4095 does not exist): written to ax
@@ -2211,7 +2217,8 @@ void utrace_hook_get_signal(void)
 	utrace = current_utrace();
 	if (!utrace)
 		return;
-	if ((READ_ONCE(utrace->flags) & UTRACE_EVENT_SIGNAL_ALL) ||
+	if ((READ_ONCE(utrace->flags) &
+	     (UTRACE_EVENT_SIGNAL_ALL | UTRACE_EVENT(EXIT))) ||
 	    READ_ONCE(utrace->resume) < UTRACE_RESUME) {
 		set_bit(PENDING_SIGNAL, &utrace->pending);
 		utrace_queue(utrace, TWA_NONE);

@@ -108,7 +108,8 @@ std::vector<Event> parseRecords(std::span<const uint8_t> data)
         case UTRACE_REC_EXEC: {
             need(sizeof(utrace_ev_exec));
             auto r = load<utrace_ev_exec>(body);
-            if (r.path_len > blen - sizeof(utrace_ev_exec) - 1)
+            // the path and its NUL must fit in the record
+            if (blen < sizeof(utrace_ev_exec) + 1 || r.path_len > blen - sizeof(utrace_ev_exec) - 1)
                 malformed("exec path longer than its record", lastSeq);
             const char *path = reinterpret_cast<const char *>(body + sizeof(utrace_ev_exec));
             e.payload = Exec{std::string(path, r.path_len)};
