@@ -244,14 +244,32 @@ struct Session::Impl {
             if (e.handle && it == engines.end()) {
                 // An engine the kernel made (follow) whose parent's CLONE we
                 // have not read yet, or one detached meanwhile: learn the former.
-                bool known = false;
+                std::optional<EngineInfo> ki;
                 for (const auto &i : t->list())
                     if (i.handle == e.handle && i.state != UTRACE_STATE_DEAD)
-                        known = true;
-                if (!known)
+                        ki = i;
+                if (!ki)
                     continue; // detached: its last records are of no interest
-                add(e.handle, e.tid, e.tgid,
-                    procs.count(e.tgid) ? procs[e.tgid].opts : AttachOptions{});
+                // The kernel gave it its parent's settings. The caller's part
+                // of them: a sibling's (same process), else the kernel's
+                // masks without what hooks add.
+                EngineSettings user;
+                bool sibling = false;
+                for (const auto &[h, other] : engines)
+                    if (other.tgid == e.tgid && !other.dead) {
+                        user = other.user;
+                        sibling = true;
+                        break;
+                    }
+                EngineRec &nr = add(e.handle, e.tid, e.tgid,
+                                    procs.count(e.tgid) ? procs[e.tgid].opts : AttachOptions{});
+                if (!sibling) {
+                    uint64_t extra = hookStops(nr.tgid);
+                    user.events = ki->events & ~extra;
+                    user.stopEvents = ki->stopEvents & ~extra;
+                    user.captureArgs = true;
+                }
+                nr.user = user;
                 it = engines.find(e.handle);
             }
             if (it != engines.end()) {
