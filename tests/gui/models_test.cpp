@@ -266,7 +266,7 @@ TEST(TimelineModel, LanesIntervalsAndMarkers)
     EXPECT_EQ(iv[1].state, LaneState::Running);
     EXPECT_EQ(iv[2].state, LaneState::Stopped);
     EXPECT_EQ(iv[2].start, 500u);
-    EXPECT_EQ(iv[2].end, 700u); // up to now
+    EXPECT_EQ(iv[2].end, 1000u); // still stopped: to the end of the range
     iv.clear();
     m.intervals(1, 0, 1000, 1, [&](const auto &i) { iv.push_back(i); });
     ASSERT_EQ(iv.size(), 2u);

@@ -202,7 +202,10 @@ void TimelineModel::intervals(int laneNo, uint64_t t0, uint64_t t1, uint64_t buc
     // The transition in force at t0: the last one at or before it.
     size_t i = tr.lowerBound(t0, before);
     i = i ? i - 1 : 0;
-    const uint64_t laneEnd = tr[n - 1].state == LaneState::Exited ? tr[n - 1].time : end_;
+    // A live thread is still in its last state: up to the end of the range
+    // asked for (the traced machine's "now" is past its last event).
+    const uint64_t laneEnd =
+        tr[n - 1].state == LaneState::Exited ? tr[n - 1].time : std::max(end_, t1);
     bucketNs = std::max<uint64_t>(bucketNs, 1);
     uint64_t from = t0;
     while (i < n) {

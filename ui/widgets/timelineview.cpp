@@ -70,8 +70,10 @@ void TimelineView::modelChanged()
 {
     if (follow_ && model_) {
         const double span = nsPerPixel_ * plotWidth();
+        // The newest event at 90% of the width: the states in force now
+        // show to its right.
         const uint64_t end = model_->endTime();
-        start_ = end > uint64_t(span) ? end - uint64_t(span) : 0;
+        start_ = end > uint64_t(span * 0.9) ? end - uint64_t(span * 0.9) : 0;
         start_ = std::max(start_, model_->startTime());
     }
     update(); // coalesced: one paint per event-loop pass, whatever the batch count
