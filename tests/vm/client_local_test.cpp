@@ -490,15 +490,16 @@ TEST_F(ClientLocal, AttachRunningAndMultiThreadedProcess)
 
     // Stop every thread: the four workers (between nanosleeps) answer with
     // a QUIESCE each; the main thread sleeps in pthread_join, which a STOP
-    // does not interrupt, so it stays "about to stop".
+    // does not interrupt, so it stays "about to stop" -- unless a worker's
+    // wake-up lets it reach user mode first, then it stops too.
     p.setEvents(ev::None, ev::None);
     p.stop();
     std::set<pid_t> stopped;
     while (stopped.size() < 4) {
         Event e = next([](const Event &x) { return x.held; });
         EXPECT_TRUE(e.is<Quiesce>()) << kindName(e);
-        EXPECT_NE(e.tid, t.pid);
-        stopped.insert(e.tid);
+        if (e.tid != t.pid)
+            stopped.insert(e.tid);
     }
     for (auto &e : engines) {
         if (e.tid() == t.pid)
