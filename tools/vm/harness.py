@@ -13,6 +13,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tarfile
 import tempfile
@@ -188,22 +189,43 @@ def build_kmod(kernel: Kernel, outdir: Path, log=print) -> dict[str, Path]:
     return mods
 
 
-# virtio-net and what it needs, in load order (Debian builds them as modules).
-NET_MODULES = ("kernel/net/core/failover.ko", "kernel/drivers/net/net_failover.ko",
-               "kernel/drivers/net/virtio_net.ko")
+# The guest's network: virtio-net over PCI. Debian builds these as modules
+# (6.1 even the virtio core); their dependencies come from modinfo, since
+# the packages ship no modules.dep.
+NET_ROOT_MODULES = ("virtio_pci", "virtio_net")
 
 
 def net_modules(kernel: Kernel, outdir: Path) -> list[Path]:
-    """The kernel's own virtio-net modules, decompressed for busybox insmod."""
-    out = []
+    """The kernel's own modules for virtio-net, decompressed for busybox
+    insmod, in load order (dependencies first)."""
     moddir = kernel.root / "lib" / "modules" / kernel.abi
-    outdir.mkdir(parents=True, exist_ok=True)
-    for rel in NET_MODULES:
-        src = next((moddir / (rel + ext) for ext in ("", ".xz", ".zst", ".gz")
-                    if (moddir / (rel + ext)).exists()), None)
+    index: dict[str, Path] = {}
+    for f in (moddir / "kernel").rglob("*.ko*"):
+        name = f.name.split(".ko")[0].replace("-", "_")
+        index[name] = f
+    order: list[str] = []
+
+    def visit(name: str, trail: tuple[str, ...] = ()) -> None:
+        if name in order or name in trail:
+            return
+        src = index.get(name)
         if src is None:
-            raise HarnessError(f"{kernel.abi} ships no {rel}: the demo VM needs its network")
-        dest = outdir / Path(rel).name
+            return  # built in
+        deps = subprocess.run(["modinfo", "-F", "depends", str(src)], capture_output=True,
+                              text=True).stdout.strip()
+        for d in filter(None, deps.split(",")):
+            visit(d.replace("-", "_"), trail + (name,))
+        order.append(name)
+
+    for root in NET_ROOT_MODULES:
+        visit(root)
+    if "virtio_net" not in order and "virtio_net" in index:
+        raise HarnessError(f"{kernel.abi}: cannot work out virtio_net's dependencies")
+    outdir.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name in order:
+        src = index[name]
+        dest = outdir / f"{name}.ko"
         if not dest.exists() or dest.stat().st_mtime < src.stat().st_mtime:
             tool = {".xz": ["xz", "-dc"], ".zst": ["zstd", "-dc"], ".gz": ["gzip", "-dc"]}.get(
                 src.suffix)
@@ -216,10 +238,11 @@ def net_modules(kernel: Kernel, outdir: Path) -> list[Path]:
     return out
 
 
-# Guest side of the network: QEMU's user networking (slirp) on eth0.
-NET_PLAN = """for m in failover net_failover virtio_net; do load_module /lib/modules/net/$m.ko; done
-ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2
-"""
+def net_plan(mods: list[Path]) -> str:
+    """Guest side: load them in order, bring eth0 up on QEMU's user network."""
+    loads = "".join(f"load_module /lib/modules/net/{m.name}\n" for m in mods)
+    return loads + ("ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && "
+                    "ip route add default via 10.0.2.2\n")
 
 
 # --------------------------------------------------------------------------
@@ -488,6 +511,13 @@ def qemu_cmd(kernel: Kernel, initrd: Path, console: Path | None, data: Path | No
     return cmd
 
 
+def _die_with_parent() -> None:
+    """In the QEMU child: die with the harness (killed, or its caller gone,
+    say the GUI that started the demo VM), never run on as an orphan."""
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def boot(kernel: Kernel, initrd: Path, outdir: Path, label: str, timeout: float,
          kvm: bool = False, smp: int = 2, mem: str = "2G",
          suites_expected: list[str] = (), filtered: bool = False,
@@ -502,7 +532,7 @@ def boot(kernel: Kernel, initrd: Path, outdir: Path, label: str, timeout: float,
     start = time.monotonic()
     problems: list[str] = []
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=_die_with_parent)
     timed_out = False
     try:
         qemu_out, _ = proc.communicate(timeout=timeout)
