@@ -13,6 +13,10 @@
 // which one reader thread may call while another thread issues requests.
 #pragma once
 
+#include "utrace/error.hpp"
+
+#include <cerrno>
+
 #include <array>
 #include <bitset>
 #include <cstdint>
