@@ -753,7 +753,10 @@ void MainWindow::startDemoVm(const QString &command, const QString &where)
 #ifdef UTRACE_SOURCE_DIR
     demo_->setWorkingDirectory(QStringLiteral(UTRACE_SOURCE_DIR));
 #endif
-    demo_->start(QStringLiteral("/bin/sh"), {QStringLiteral("-c"), command});
+    // exec: the VM's harness is then our child, and dies with us (its
+    // PR_SET_PDEATHSIG), even if we are killed rather than closed.
+    demo_->start(QStringLiteral("/bin/sh"),
+                 {QStringLiteral("-c"), QStringLiteral("exec ") + command});
     connect(demo_, &QProcess::errorOccurred, this, [this, command](QProcess::ProcessError) {
         demoWhere_.clear();
         showError(tr("The demo VM did not start (%1); run \"%2\" in a terminal to see why.")
