@@ -62,7 +62,6 @@
 
 #define DEATH_EVENTS (UTRACE_EVENT(DEATH) | UTRACE_EVENT(QUIESCE))
 
-/* Signals the kernel drops or fast-paths unless real_blocked has them. */
 /*
  * Events that need every signal to reach get_signal(): the kernel otherwise
  * drops an ignored signal at once and turns a fatal one into a group
@@ -1825,6 +1824,13 @@ static void utrace_sync_real_blocked(struct utrace *utrace)
 	sigset_t all;
 
 	if (!want && !READ_ONCE(utrace->rb_marked))
+		return;
+	/*
+	 * Runs at every report: no siglock when the mark is in place. Outside
+	 * sigtimedwait() a non-empty real_blocked is ours, and only current
+	 * empties it, so this unlocked look cannot miss a needed mark.
+	 */
+	if (want && !sigisemptyset(&current->real_blocked))
 		return;
 	spin_lock_irq(&current->sighand->siglock);
 	if (want) {
