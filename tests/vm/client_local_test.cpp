@@ -77,8 +77,13 @@ uint64_t elfAddress(const std::string &path, const std::string &sym)
 // A process started with fork/exec outside the library (attach targets).
 struct Spawned {
     pid_t pid = -1;
+    // Returns once the child runs the program: a proof (/proc/PID/mem)
+    // opened before its exec would prove nothing (the module says EPERM).
     explicit Spawned(std::vector<std::string> argv)
     {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) != 0)
+            return;
         pid = fork();
         if (pid == 0) {
             std::vector<char *> a;
@@ -88,6 +93,11 @@ struct Spawned {
             execv(a[0], a.data());
             _exit(127);
         }
+        close(p[1]);
+        char c;
+        while (read(p[0], &c, 1) < 0 && errno == EINTR) {
+        }
+        close(p[0]); // EOF: the exec closed the child's end
     }
     ~Spawned()
     {
