@@ -2013,6 +2013,24 @@ static bool utrace_entry_retry(struct utrace *utrace, struct pt_regs *regs,
 			   *id, regs->ip, utrace->pending);
 	if (*id != SKIP_SENTINEL || regs->ip != utrace->entry_ip)
 		return true;
+	/*
+	 * Seen in churn: PENDING_QUEUED set while our work is not on the
+	 * thread's list, so utrace_queue() would never add it again. Current
+	 * walks its own list (others only push at its head): if the work is
+	 * not there, the bit is stale.
+	 */
+	if (test_bit(PENDING_QUEUED, &utrace->pending)) {
+		struct callback_head *cb;
+		bool found = false;
+
+		for (cb = READ_ONCE(current->task_works); cb; cb = READ_ONCE(cb->next))
+			if (cb == &utrace->work)
+				found = true;
+		if (!found && test_and_clear_bit(PENDING_QUEUED, &utrace->pending)) {
+			atomic_dec(&utrace_pending_works);
+			module_put(THIS_MODULE);
+		}
+	}
 	regs->orig_ax = utrace->entry_nr;
 	regs->ax = utrace->entry_ax;
 	*id = utrace->entry_nr;
