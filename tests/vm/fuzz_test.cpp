@@ -1142,8 +1142,10 @@ struct Fuzzer {
             gen = s.gen.load();
             ret = ioctl(s.fd, UTRACE_IOC_SETREGS, &a);
             int err = errno;
-            // EBUSY/ESRCH/EAGAIN: the thread left the hold meanwhile.
-            if (ret == 0 || (err != EBUSY && err != ESRCH && err != EAGAIN && err != EPERM))
+            // EBUSY/ESRCH/EAGAIN: the thread left the hold meanwhile; ENOENT:
+            // another fuzzer thread detached the handle since GETREGS.
+            if (ret == 0 || (err != EBUSY && err != ESRCH && err != EAGAIN && err != EPERM &&
+                             err != ENOENT))
                 judge(I_SETREGS, ret, err, gen, s, EIO, Errs(), false, "cs with RPL 0");
             else
                 record(I_SETREGS, ret, err);
