@@ -10,6 +10,8 @@
  * Where things run:
  *  - hooks (tracepoint probes) run in atomic context; they only record what
  *    happened in utrace->pending and queue utrace->work with task_work_add();
+ *    other threads asking for a pass queue utrace->rwork or ->iwork instead
+ *    (see utrace_queue() for why the thread's own work is its alone);
  *  - every report (callback pass) and every stop runs in that task_work, in
  *    the traced thread itself on its way back to user mode (or in do_exit
  *    for the death report), where it may sleep;
@@ -82,8 +84,9 @@
 
 /* Bits of utrace->pending: what the task_work has to do. */
 enum {
-	PENDING_QUEUED,		/* utrace->work is queued */
+	PENDING_QUEUED,		/* utrace->work (the thread's own) is queued */
 	PENDING_IQUEUED,	/* utrace->iwork (INTERRUPT) is queued */
+	PENDING_RQUEUED,	/* utrace->rwork (another's request) is queued */
 	PENDING_ENTRY,		/* syscall skipped: report entry, then rerun */
 	PENDING_EXIT,		/* report syscall exit */
 	PENDING_EXEC,		/* report exec */
@@ -130,8 +133,9 @@ struct utrace {
 	struct task_struct *clone_child;	/* for PENDING_CLONE */
 	unsigned long clone_flags;
 
-	struct callback_head work;
-	struct callback_head iwork;
+	struct callback_head work;	/* queued by the thread itself */
+	struct callback_head iwork;	/* INTERRUPT, by another thread */
+	struct callback_head rwork;	/* a request of another thread */
 	struct work_struct reap_work;
 	struct hlist_node node;
 	struct rcu_head rcu;
@@ -149,6 +153,8 @@ static struct workqueue_struct *utrace_wq;
 static atomic_t utrace_live_engines = ATOMIC_INIT(0);
 static atomic_t utrace_live_threads = ATOMIC_INIT(0);
 static atomic_t utrace_pending_works = ATOMIC_INIT(0);
+/* Entry reports that ran late or not at all: a core bug, never expected. */
+static atomic_t utrace_entry_misses = ATOMIC_INIT(0);
 
 static int utrace_counter_get(char *buf, const struct kernel_param *kp)
 {
@@ -166,6 +172,10 @@ MODULE_PARM_DESC(live_threads, "per-thread states not yet freed");
 module_param_cb(pending_works, &utrace_counter_ops, &utrace_pending_works,
 		0444);
 MODULE_PARM_DESC(pending_works, "queued task_work and reap work items");
+module_param_cb(entry_misses, &utrace_counter_ops, &utrace_entry_misses,
+		0444);
+MODULE_PARM_DESC(entry_misses,
+		 "syscall entry reports that did not run before the syscall returned (a bug)");
 
 /*
  * Stop-before-syscall self-test, run on the first syscall the loading
@@ -234,6 +244,7 @@ EXPORT_SYMBOL_GPL(utrace_task_flags);
 
 static void utrace_work_fn(struct callback_head *cb);
 static void utrace_iwork_fn(struct callback_head *cb);
+static void utrace_rwork_fn(struct callback_head *cb);
 static void utrace_reap_fn(struct work_struct *work);
 static void utrace_reap(struct utrace *utrace, struct task_struct *task);
 static void utrace_mark_real_blocked(struct task_struct *task,
@@ -253,6 +264,7 @@ static struct utrace *utrace_alloc(struct task_struct *task, gfp_t gfp)
 	utrace->sysfilter_all = true;
 	init_task_work(&utrace->work, utrace_work_fn);
 	init_task_work(&utrace->iwork, utrace_iwork_fn);
+	init_task_work(&utrace->rwork, utrace_rwork_fn);
 	INIT_WORK(&utrace->reap_work, utrace_reap_fn);
 	return utrace;
 }
@@ -629,18 +641,13 @@ static void put_detached_list(struct list_head *list)
 }
 
 /*
- * Queues the task_work, taking a module reference per queued work so unload
- * waits for it. TWA_SIGNAL (INTERRUPT) breaks an interruptible sleep, and a
- * syscall so broken restarts as after a stop signal; TWA_RESUME runs at the
- * next return to user mode; TWA_NONE is for current inside get_signal(),
- * which runs task_work first thing.
+ * Queues @cb unless @bit says it is queued, taking a module reference per
+ * queued work so unload waits for it.
  */
-static void utrace_queue(struct utrace *utrace, enum task_work_notify_mode mode)
+static void utrace_queue_cb(struct utrace *utrace, int bit,
+			    struct callback_head *cb,
+			    enum task_work_notify_mode mode)
 {
-	bool interrupt = mode == TWA_SIGNAL;
-	int bit = interrupt ? PENDING_IQUEUED : PENDING_QUEUED;
-	struct callback_head *cb = interrupt ? &utrace->iwork : &utrace->work;
-
 	if (test_and_set_bit(bit, &utrace->pending))
 		return;
 	__module_get(THIS_MODULE);
@@ -651,6 +658,42 @@ static void utrace_queue(struct utrace *utrace, enum task_work_notify_mode mode)
 		atomic_dec(&utrace_pending_works);
 		module_put(THIS_MODULE);
 	}
+}
+
+/*
+ * The thread's own hooks queue its pass here (so may the parent's fork hook
+ * for a child that has not run yet). TWA_RESUME runs it at the next return
+ * to user mode; TWA_NONE is for current inside get_signal(), which runs
+ * task_work first thing.
+ *
+ * utrace->work is the thread's alone: when the hook finds PENDING_QUEUED
+ * set, the work is already on its list with TIF_NOTIFY_RESUME, so it runs
+ * before the thread gets back to user mode. Were another thread allowed to
+ * queue it, that one could own the bit but not yet have added the work,
+ * and a skipped syscall would return to user mode unreported (seen in
+ * churn: the instruction re-executed with the skip sentinel as number).
+ */
+static void utrace_queue(struct utrace *utrace, enum task_work_notify_mode mode)
+{
+	utrace_queue_cb(utrace, PENDING_QUEUED, &utrace->work, mode);
+}
+
+/*
+ * Another thread (or current, from a callback) asks for a pass: INTERRUPT
+ * uses TWA_SIGNAL, which breaks an interruptible sleep, and a syscall so
+ * broken restarts as after a stop signal; anything else runs at the next
+ * return to user mode.
+ */
+static void utrace_queue_request(struct utrace *utrace, bool interrupt)
+{
+	if (interrupt)
+		utrace_queue_cb(utrace, PENDING_IQUEUED, &utrace->iwork,
+				TWA_SIGNAL);
+	else if (utrace->task == current)
+		utrace_queue(utrace, TWA_RESUME);
+	else
+		utrace_queue_cb(utrace, PENDING_RQUEUED, &utrace->rwork,
+				TWA_RESUME);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -676,8 +719,7 @@ static void utrace_request(struct utrace *utrace,
 		return;
 	utrace->resume = action;
 	if (!utrace->stopped && !utrace->exiting)
-		utrace_queue(utrace, action == UTRACE_INTERRUPT ?
-				     TWA_SIGNAL : TWA_RESUME);
+		utrace_queue_request(utrace, action == UTRACE_INTERRUPT);
 }
 
 /**
@@ -1951,6 +1993,15 @@ static void utrace_iwork_fn(struct callback_head *cb)
 	utrace_work_done();
 }
 
+static void utrace_rwork_fn(struct callback_head *cb)
+{
+	struct utrace *utrace = container_of(cb, struct utrace, rwork);
+
+	clear_bit(PENDING_RQUEUED, &utrace->pending);
+	utrace_resume(utrace);
+	utrace_work_done();
+}
+
 /* ---------------------------------------------------------------------- */
 /* Hooks (atomic context) */
 
@@ -2008,29 +2059,12 @@ static bool utrace_entry_retry(struct utrace *utrace, struct pt_regs *regs,
 			       long *id)
 {
 	clear_bit(PENDING_ENTRY, &utrace->pending);
-	pr_err_ratelimited("utrace: pid %d: entry report of syscall %ld at %lx did not run (syscall %ld at %lx, pending %lx)\n",
+	atomic_inc(&utrace_entry_misses);
+	pr_err_ratelimited("pid %d: entry report of syscall %ld at %lx did not run (syscall %ld at %lx, pending %lx)\n",
 			   current->pid, utrace->entry_nr, utrace->entry_ip,
 			   *id, regs->ip, utrace->pending);
 	if (*id != SKIP_SENTINEL || regs->ip != utrace->entry_ip)
 		return true;
-	/*
-	 * Seen in churn: PENDING_QUEUED set while our work is not on the
-	 * thread's list, so utrace_queue() would never add it again. Current
-	 * walks its own list (others only push at its head): if the work is
-	 * not there, the bit is stale.
-	 */
-	if (test_bit(PENDING_QUEUED, &utrace->pending)) {
-		struct callback_head *cb;
-		bool found = false;
-
-		for (cb = READ_ONCE(current->task_works); cb; cb = READ_ONCE(cb->next))
-			if (cb == &utrace->work)
-				found = true;
-		if (!found && test_and_clear_bit(PENDING_QUEUED, &utrace->pending)) {
-			atomic_dec(&utrace_pending_works);
-			module_put(THIS_MODULE);
-		}
-	}
 	regs->orig_ax = utrace->entry_nr;
 	regs->ax = utrace->entry_ax;
 	*id = utrace->entry_nr;
@@ -2111,7 +2145,8 @@ void utrace_hook_sys_exit(struct pt_regs *regs, long ret)
 			 * self-test said so): a stale bit, never move ip.
 			 */
 			if (READ_ONCE(syscall_skip_works)) {
-				pr_err_ratelimited("utrace: pid %d: syscall %ld at %lx ran while its entry report was pending (pending %lx)\n",
+				atomic_inc(&utrace_entry_misses);
+				pr_err_ratelimited("pid %d: syscall %ld at %lx ran while its entry report was pending (pending %lx)\n",
 						   current->pid, utrace->entry_nr,
 						   utrace->entry_ip,
 						   utrace->pending);

@@ -599,6 +599,62 @@ TEST_F(UtraceDev, SyscallStreamCarriesNumbersAndArguments)
     }
 }
 
+// Requests from another thread (REPORT, here) queue their own task_work:
+// one in flight must never make the thread's own entry report wait past the
+// syscall's return (the skipped syscall would then run with the skip
+// sentinel for a number). Every getppid keeps its answer, none is missed.
+TEST_F(UtraceDev, RequestsFromAnotherThreadNeverDelayAnEntryReport)
+{
+    Child c;
+    spawn(c, [] {
+        childRecv();
+        long pp = getppid(), wrong = 0, calls = 0;
+        auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+        while (std::chrono::steady_clock::now() < end)
+            for (int i = 0; i < 1000; i++, calls++)
+                wrong += syscall(SYS_getppid) != pp;
+        childSend(wrong);
+        childSend(calls);
+        for (;;)
+            pause();
+    });
+    __u32 h = attach(c.pid, c.pid);
+    ASSERT_EQ(setEvents(h, UTRACE_EV_SYSCALL_ENTRY, 0, 0, {SYS_getppid}), 0);
+    long misses0 = vmtest::coreCounter("entry_misses");
+    sendTo(c, 1);
+    long wrong = -1;
+    unsigned long requests = 0, entries = 0;
+    std::vector<unsigned char> buf(1 << 16);
+    alarm(120);
+    while (!recvFrom(c, &wrong, 0)) {
+        for (int i = 0; i < 64; i++) {
+            ASSERT_EQ(control(h, UTRACE_CTL_REPORT), 0);
+            requests++;
+        }
+        pollfd p{fd_, POLLIN, 0};
+        if (poll(&p, 1, 0) == 1) {
+            ssize_t n = read(fd_, buf.data(), buf.size());
+            ASSERT_GT(n, 0) << strerror(errno);
+            for (ssize_t off = 0; off + (ssize_t)sizeof(utrace_event) <= n;) {
+                utrace_event e;
+                std::memcpy(&e, &buf[off], sizeof(e));
+                ASSERT_GE(e.size, sizeof(e));
+                entries += e.type == UTRACE_REC_SYSCALL_ENTRY;
+                off += e.size;
+            }
+        }
+    }
+    long calls = 0;
+    ASSERT_TRUE(recvFrom(c, &calls));
+    EXPECT_EQ(wrong, 0) << "getppid answered something else while traced";
+    EXPECT_EQ(vmtest::coreCounter("entry_misses"), misses0)
+        << "entry reports missed during " << requests << " requests";
+    EXPECT_GT(entries, 0u);
+    printf("UtraceDev: %lu REPORT requests while %ld getppid calls ran, %lu entry records "
+           "read\n",
+           requests, calls, entries);
+}
+
 TEST_F(UtraceDev, HeldAtSyscallEntryThenAborted)
 {
     Child c;

@@ -1144,8 +1144,8 @@ struct Fuzzer {
             int err = errno;
             // EBUSY/ESRCH/EAGAIN: the thread left the hold meanwhile; ENOENT:
             // another fuzzer thread detached the handle since GETREGS.
-            if (ret == 0 || (err != EBUSY && err != ESRCH && err != EAGAIN && err != EPERM &&
-                             err != ENOENT))
+            if (ret == 0 ||
+                (err != EBUSY && err != ESRCH && err != EAGAIN && err != EPERM && err != ENOENT))
                 judge(I_SETREGS, ret, err, gen, s, EIO, Errs(), false, "cs with RPL 0");
             else
                 record(I_SETREGS, ret, err);

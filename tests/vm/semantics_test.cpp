@@ -374,6 +374,9 @@ protected:
                 ADD_FAILURE() << "utrace " << n << " = " << liveCounter(n)
                               << " after the test (-1: unreadable)";
         }
+        EXPECT_EQ(liveCounter("entry_misses"), 0)
+            << "a syscall entry report did not run before its syscall returned (in this test or "
+               "an earlier one of this boot)";
     }
 
     // ---- fixture processes ----

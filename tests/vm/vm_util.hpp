@@ -61,7 +61,9 @@ inline long coreCounter(const std::string &name)
     return v;
 }
 
-// Waits for engines, per-thread states and pending works to drain to zero.
+// Waits for engines, per-thread states and pending works to drain to zero;
+// also checks that no syscall entry report has ever been missed in this boot
+// (the first test after such a core bug fails, and every later one).
 inline bool coreCountersDrain(int ms, std::string *why)
 {
     bool ok = waitFor(
@@ -70,11 +72,13 @@ inline bool coreCountersDrain(int ms, std::string *why)
                    coreCounter("pending_works") == 0;
         },
         ms);
-    if (!ok && why)
+    long misses = coreCounter("entry_misses");
+    if ((!ok || misses != 0) && why)
         *why = "live_engines=" + std::to_string(coreCounter("live_engines")) +
                " live_threads=" + std::to_string(coreCounter("live_threads")) +
-               " pending_works=" + std::to_string(coreCounter("pending_works"));
-    return ok;
+               " pending_works=" + std::to_string(coreCounter("pending_works")) +
+               " entry_misses=" + std::to_string(misses);
+    return ok && misses == 0;
 }
 
 // The one-letter state of a thread from /proc/<pid>/task/<tid>/stat, or 0.
