@@ -2049,6 +2049,88 @@ static void selftest_sys_exit(struct pt_regs *regs)
 }
 
 /*
+ * May this syscall event be reported right here, in the tracepoint? Only
+ * if every live engine that will be called (those with the event, and
+ * those with QUIESCE, whose report_quiesce comes first) said its callbacks
+ * are atomic-safe (@atomic), and nothing is pending that needs the full
+ * pass: new engines to splice, a resume action, a stop, a step. Current is
+ * the thread and running, so the attached list cannot change under us
+ * (the reporting pass's own rule).
+ */
+static bool utrace_fast_ok(struct utrace *utrace, unsigned long event,
+			   unsigned long atomic)
+{
+	struct utrace_engine *engine;
+
+	/* Engines tell the tracepoint from task_work by preemptible(). */
+	if (!IS_ENABLED(CONFIG_PREEMPT_COUNT))
+		return false;
+	if (READ_ONCE(utrace->pending_attach) ||
+	    READ_ONCE(utrace->resume) < UTRACE_RESUME ||
+	    (READ_ONCE(utrace->flags) & ENGINE_STOP) || utrace->step_armed)
+		return false;
+	list_for_each_entry(engine, &utrace->attached, entry) {
+		unsigned long f = READ_ONCE(engine->flags);
+
+		if (READ_ONCE(engine->ops) == &utrace_detached_ops)
+			continue;
+		if ((f & (event | UTRACE_EVENT(QUIESCE))) && !(f & atomic))
+			return false;
+	}
+	return true;
+}
+
+/* After a report in the tracepoint: what it asked for, at return to user. */
+static void utrace_fast_done(struct utrace *utrace,
+			     struct utrace_report *report)
+{
+	enum utrace_resume_action action = report->action;
+
+	/* Detached engines and stale flags: the next full pass tidies up. */
+	if (report->detaches || report->spurious)
+		action = min(action, UTRACE_REPORT);
+	if (action == UTRACE_STOP)
+		action = UTRACE_REPORT;	/* stops in that report */
+	if (action >= UTRACE_RESUME)
+		return;
+	utrace_pend(utrace, action);
+	utrace_queue(utrace, action == UTRACE_INTERRUPT ? TWA_SIGNAL :
+			     TWA_RESUME);
+}
+
+static bool utrace_fast_entry(struct utrace *utrace, struct pt_regs *regs,
+			      long id)
+{
+	INIT_REPORT(report);
+
+	if (!utrace_fast_ok(utrace, UTRACE_EVENT(SYSCALL_ENTRY),
+			    UTRACE_SYSCALL_ENTRY_ATOMIC))
+		return false;
+	report.sysnr = id;
+	REPORT_CALLBACKS(_reverse, utrace, &report,
+			 UTRACE_EVENT(SYSCALL_ENTRY), report_syscall_entry,
+			 report.result | report.action, engine, regs);
+	if (utrace_syscall_action(report.result) == UTRACE_SYSCALL_ABORT)
+		regs->orig_ax = -1;	/* not run: regs->ax is its result */
+	utrace_fast_done(utrace, &report);
+	return true;
+}
+
+static bool utrace_fast_exit(struct utrace *utrace, struct pt_regs *regs)
+{
+	INIT_REPORT(report);
+
+	if (!utrace_fast_ok(utrace, UTRACE_EVENT(SYSCALL_EXIT),
+			    UTRACE_SYSCALL_EXIT_ATOMIC))
+		return false;
+	report.sysnr = regs->orig_ax;
+	REPORT_CALLBACKS(, utrace, &report, UTRACE_EVENT(SYSCALL_EXIT),
+			 report_syscall_exit, report.action, engine, regs);
+	utrace_fast_done(utrace, &report);
+	return true;
+}
+
+/*
  * The entry report of a skipped syscall must run before the thread gets
  * back to user mode. Should it not have (a bug: say so), the thread
  * re-executes the instruction with the sentinel for a number: make that the
@@ -2102,6 +2184,8 @@ void utrace_hook_sys_enter(struct pt_regs *regs, long id)
 	exiting = (flags & UTRACE_EVENT(EXIT)) &&
 		  (id == __NR_exit || id == __NR_exit_group);
 	if (!(entry || exiting) || id < 0)
+		return;
+	if (entry && !exiting && utrace_fast_entry(utrace, regs, id))
 		return;
 	utrace->entry_report = entry;
 	utrace->entry_exit = exiting;
@@ -2162,7 +2246,8 @@ void utrace_hook_sys_exit(struct pt_regs *regs, long ret)
 	if (utrace->step_armed)
 		utrace_step_done(utrace, regs);
 	if ((READ_ONCE(utrace->flags) & UTRACE_EVENT(SYSCALL_EXIT)) &&
-	    utrace_sysfilter_wants(utrace, regs->orig_ax)) {
+	    utrace_sysfilter_wants(utrace, regs->orig_ax) &&
+	    !utrace_fast_exit(utrace, regs)) {
 		set_bit(PENDING_EXIT, &utrace->pending);
 		utrace_queue(utrace, TWA_RESUME);
 	}

@@ -379,10 +379,18 @@ static u32 ud_report(struct ud_engine *ue, struct utrace_event *h,
 	bool held = false;
 	u32 ret;
 
+	/*
+	 * In the syscall tracepoint (UTRACE_SYSCALL_*_ATOMIC) we may not
+	 * sleep, and a held record may have to wait for room: a STOP that
+	 * raced in is announced instead by the resume report at the return
+	 * to user mode (a QUIESCE record), where the thread stops.
+	 */
+	bool atomic = !preemptible();
+
 	spin_lock_irqsave(&s->lock, flags);
 	if (ue->stop_events & event)
 		ue->want_stop = true;
-	if (ue->want_stop && !ue->announced) {
+	if (ue->want_stop && !ue->announced && !atomic) {
 		ue->announced = true;
 		ue->held_at = at;
 		ue->held_signo = signo;
@@ -1138,14 +1146,22 @@ static int ud_detach(struct ud_engine *ue)
 	return ret;
 }
 
-/* The core events an engine needs: the user's, QUIESCE, CLONE to follow. */
-static unsigned long ud_core_events(u64 events, u32 flags)
+/*
+ * The core events an engine needs: the user's, QUIESCE, CLONE to follow;
+ * and, for syscall events that do not stop, leave to report them in the
+ * tracepoint (our callbacks never sleep there: see ud_report()).
+ */
+static unsigned long ud_core_events(u64 events, u64 stop, u32 flags)
 {
 	/* EXEC always: an exec that gains privilege detaches the engine. */
 	unsigned long ev = events | UTRACE_EVENT(QUIESCE) | UTRACE_EVENT(EXEC);
 
 	if (flags & (UTRACE_ATTACH_F_FOLLOW | UD_F_THREADS))
 		ev |= UTRACE_EVENT(CLONE);
+	if (!(stop & UTRACE_EV_SYSCALL_ENTRY))
+		ev |= UTRACE_SYSCALL_ENTRY_ATOMIC;
+	if (!(stop & UTRACE_EV_SYSCALL_EXIT))
+		ev |= UTRACE_SYSCALL_EXIT_ATOMIC;
 	return ev;
 }
 
@@ -1223,7 +1239,8 @@ static int ud_attach_locked(struct ud_session *s, struct task_struct *task,
 	/* QUIESCE always: STOP, SINGLESTEP and REPORT need its reports. */
 	if (!ret)
 		ret = utrace_set_events(task, engine,
-					ud_core_events(ue->events, flags));
+					ud_core_events(ue->events,
+						       ue->stop_events, flags));
 	/*
 	 * A child held by the core stops at its first reporting pass anyway;
 	 * a vfork child, reported late, is asked to stop where it is.
@@ -1450,7 +1467,9 @@ static int ud_apply_settings(struct ud_session *s, struct ud_engine *ue,
 		ret = utrace_set_syscall_filter(ue->task, ue->engine, kf);
 	if (!ret)
 		ret = utrace_set_events(ue->task, ue->engine,
-					ud_core_events(se->events, ue->flags));
+					ud_core_events(se->events,
+						       se->stop_events,
+						       ue->flags));
 	return ret;
 }
 

@@ -110,6 +110,21 @@ enum utrace_events {
 #define UTRACE_EVENT_SYSCALL \
 	(UTRACE_EVENT(SYSCALL_ENTRY) | UTRACE_EVENT(SYSCALL_EXIT))
 
+/*
+ * Modifiers for utrace_set_events(), not events: the engine's
+ * report_syscall_entry (or report_syscall_exit) and report_quiesce may run
+ * in atomic context, in the syscall tracepoint itself. When every engine
+ * of a thread that reports the event says so, and nothing asks the thread
+ * to stop, the core reports there, without the skip-and-restart (entry) or
+ * the task_work (exit) that make a report cost microseconds. A callback
+ * that then returns UTRACE_STOP stops the thread at its next return to
+ * user mode, after the syscall (as an asynchronous STOP would); one that
+ * returns UTRACE_SYSCALL_ABORT skips the syscall with regs->ax as its
+ * result. Engines that must stop before a syscall leave the bit clear.
+ */
+#define UTRACE_SYSCALL_ENTRY_ATOMIC (1UL << (_UTRACE_NEVENTS + 1))
+#define UTRACE_SYSCALL_EXIT_ATOMIC (1UL << (_UTRACE_NEVENTS + 2))
+
 /* Attach flags. */
 #define UTRACE_ATTACH_MATCH_OPS 0x0001
 #define UTRACE_ATTACH_MATCH_DATA 0x0002
