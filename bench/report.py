@@ -51,6 +51,9 @@ def ratio(r, a, b):
 # (figure, how it reads, value function, target text, met function)
 FIGS = [
     ("B0 untraced getppid", "ns/call", lambda r: r.get("untraced_ns"), "", None),
+    ("P1 untraced, while another process is traced", "ns/call (× untraced)",
+     lambda r: f"{fmt(r.get('probes_on_untraced_ns'))} "
+               f"({fmt(ratio(r, 'probes_on_untraced_ns', 'untraced_ns'))}×)", "", None),
     ("P1 getppid filtered out, 1 engine", "ns/call (× untraced)",
      lambda r: f"{fmt(r.get('filtered_ns'))} ({fmt(ratio(r, 'filtered_ns', 'untraced_ns'))}×)",
      "≤ 1.05× untraced and ≤ seccomp",

@@ -230,6 +230,24 @@ double loopFiltered(long calls, int engines)
     return ns;
 }
 
+// The loop in an untraced process while another one is traced: what every
+// thread of the system pays while the sys_enter/sys_exit probes are on
+// (the kernel's slow syscall path), before any per-thread filtering.
+double loopProbesOn(long calls)
+{
+    Dev d;
+    Child other = Child::spawn([&](int res) { getppidLoop(res, 1); });
+    d.setEvents(d.attach(other.pid), UTRACE_EV_SYSCALL, 0, nullptr);
+    Child c = Child::spawn([&](int res) { getppidLoop(res, calls); });
+    c.go();
+    double ns = c.result();
+    c.wait();
+    other.go();
+    other.result();
+    other.wait();
+    return ns;
+}
+
 double loopSeccompAllow(long calls)
 {
     Child c = Child::spawn([&](int res) {
@@ -542,6 +560,7 @@ int main()
     // B0 / P1
     std::fprintf(stderr, "utrace_bench: B0/P1 getppid loops...\n");
     put("untraced_ns", repeat(rounds, [&] { return loopUntraced(calls); }));
+    put("probes_on_untraced_ns", repeat(rounds, [&] { return loopProbesOn(calls); }));
     put("filtered_ns", repeat(rounds, [&] { return loopFiltered(calls, 1); }));
     put("filtered4_ns", repeat(rounds, [&] { return loopFiltered(calls, 4); }));
     put("seccomp_allow_ns", repeat(rounds, [&] { return loopSeccompAllow(calls); }));

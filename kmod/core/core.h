@@ -27,10 +27,13 @@ void utrace_hook_signal_deliver(void);
 bool utrace_hook_step_trap(struct pt_regs *regs);
 
 int utrace_core_init(void);
+bool utrace_core_idle(void);
 void utrace_core_exit(void);
 u64 utrace_core_features(void);
 
 int utrace_hooks_init(void);
 void utrace_hooks_exit(void);
+int utrace_hooks_syscalls_on(void);
+void utrace_hooks_syscalls_idle(void);
 
 #endif /* _UTRACE_CORE_H */

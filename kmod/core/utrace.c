@@ -206,6 +206,12 @@ static inline bool utrace_idle(void)
 	       likely(!READ_ONCE(selftest_task));
 }
 
+/* Nothing traced and no self-test running: the syscall probes may go. */
+bool utrace_core_idle(void)
+{
+	return utrace_idle();
+}
+
 /* Caller holds rcu_read_lock(), or is @task itself. */
 static struct utrace *task_utrace(struct task_struct *task)
 {
@@ -400,6 +406,7 @@ struct utrace_engine *utrace_attach_task(struct task_struct *target, int flags,
 {
 	struct utrace_engine *engine;
 	struct utrace *utrace;
+	int err;
 
 	if (!(flags & UTRACE_ATTACH_CREATE)) {
 		rcu_read_lock();
@@ -444,6 +451,12 @@ struct utrace_engine *utrace_attach_task(struct task_struct *target, int flags,
 	utrace = utrace_get_or_create(target);
 	if (IS_ERR(utrace))
 		goto fail;
+	/* utrace makes the core busy: the syscall probes stay on now. */
+	err = utrace_hooks_syscalls_on();
+	if (err) {
+		utrace = ERR_PTR(err);
+		goto fail;
+	}
 
 	spin_lock(&utrace->lock);
 	if (unlikely(utrace->reap)) {
@@ -2455,7 +2468,8 @@ static void utrace_reap(struct utrace *utrace, struct task_struct *task)
 		list_del_init(&engine->entry);
 		utrace_engine_put(engine);
 	}
-	atomic_dec(&utrace_live_threads);
+	if (atomic_dec_and_test(&utrace_live_threads))
+		utrace_hooks_syscalls_idle();
 	call_rcu(&utrace->rcu, utrace_free_rcu);
 }
 

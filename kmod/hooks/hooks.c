@@ -16,11 +16,14 @@
 #include <linux/kernel.h>
 #include <linux/kprobes.h>
 #include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/mutex.h>
 #include <linux/ptrace.h>
 #include <linux/sched.h>
 #include <linux/seq_file.h>
 #include <linux/string.h>
 #include <linux/tracepoint.h>
+#include <linux/workqueue.h>
 #include <asm/debugreg.h>
 
 #include "../core/core.h"
@@ -166,6 +169,7 @@ struct utrace_tp {
 	const char *name;
 	void *probe;
 	int prio;
+	bool lazy;		/* only while some thread is traced */
 	struct tracepoint *tp;
 	bool registered;
 };
@@ -175,8 +179,8 @@ struct utrace_tp {
  * observers (perf, BPF) at default priority so those see the real call.
  */
 static struct utrace_tp utrace_tps[] = {
-	{ "sys_enter", probe_sys_enter, TRACEPOINT_DEFAULT_PRIO - 1 },
-	{ "sys_exit", probe_sys_exit, TRACEPOINT_DEFAULT_PRIO - 1 },
+	{ "sys_enter", probe_sys_enter, TRACEPOINT_DEFAULT_PRIO - 1, true },
+	{ "sys_exit", probe_sys_exit, TRACEPOINT_DEFAULT_PRIO - 1, true },
 	{ "sched_process_fork", probe_fork, TRACEPOINT_DEFAULT_PRIO },
 	{ "sched_process_exec", probe_exec, TRACEPOINT_DEFAULT_PRIO },
 	{ "sched_process_exit", probe_exit, TRACEPOINT_DEFAULT_PRIO },
@@ -193,9 +197,140 @@ static void find_tp(struct tracepoint *tp, void *priv)
 			utrace_tps[i].tp = tp;
 }
 
+static int tp_register(struct utrace_tp *t)
+{
+	int ret;
+
+	ret = tracepoint_probe_register_prio(t->tp, t->probe, NULL, t->prio);
+	if (ret)
+		pr_err("cannot register on tracepoint %s: %d\n", t->name, ret);
+	else
+		t->registered = true;
+	return ret;
+}
+
+static void tp_unregister(struct utrace_tp *t)
+{
+	if (!t->registered)
+		return;
+	tracepoint_probe_unregister(t->tp, t->probe, NULL);
+	t->registered = false;
+}
+
+/*
+ * A probe on sys_enter or sys_exit puts every thread of the system on the
+ * slow syscall path (SYSCALL_WORK_SYSCALL_TRACEPOINT is set on all of
+ * them), traced or not. So those two are on only while the core has some
+ * thread's state: from the first attach until a second after the last
+ * state is freed (the delay spares attach/detach loops the re-registering).
+ *
+ * syscall_hooks_mutex serialises turning them on and off; syscall_hooks_on
+ * is written under it and read without it on the attach fast path.
+ * syscall_hooks_qlock orders queueing the off work (from any context, the
+ * reap may run with preemption disabled) against module exit setting
+ * syscall_hooks_dead: after that, nobody queues it again.
+ */
+static DEFINE_MUTEX(syscall_hooks_mutex);
+static DEFINE_SPINLOCK(syscall_hooks_qlock);
+static bool syscall_hooks_on;
+static bool syscall_hooks_dead;
+
+static void syscall_hooks_set_locked(bool on)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(utrace_tps); i++) {
+		if (!utrace_tps[i].lazy)
+			continue;
+		if (on && !utrace_tps[i].registered) {
+			if (tp_register(&utrace_tps[i]))
+				on = false;
+		} else if (!on) {
+			tp_unregister(&utrace_tps[i]);
+		}
+	}
+	if (!on)	/* all or none: undo a half-done registration */
+		for (i = 0; i < ARRAY_SIZE(utrace_tps); i++)
+			if (utrace_tps[i].lazy)
+				tp_unregister(&utrace_tps[i]);
+	WRITE_ONCE(syscall_hooks_on, on);
+}
+
+static void syscall_hooks_off_fn(struct work_struct *work)
+{
+	mutex_lock(&syscall_hooks_mutex);
+	if (syscall_hooks_on && !syscall_hooks_dead && utrace_core_idle()) {
+		/*
+		 * Store-buffer pairing with utrace_hooks_syscalls_on(): an
+		 * attach makes the core busy, then reads syscall_hooks_on; we
+		 * clear syscall_hooks_on, then read whether the core is busy.
+		 * With a full barrier on both sides, at least one of us sees
+		 * the other: we keep the probes, or it waits for the mutex
+		 * and turns them on again.
+		 */
+		WRITE_ONCE(syscall_hooks_on, false);
+		smp_mb();	/* the pairing described above */
+		syscall_hooks_set_locked(!utrace_core_idle());
+	}
+	mutex_unlock(&syscall_hooks_mutex);
+}
+
+static DECLARE_DELAYED_WORK(syscall_hooks_off_work, syscall_hooks_off_fn);
+
+/*
+ * Called by the core when it is about to trace a thread, after it made
+ * itself busy (a struct utrace exists). May sleep.
+ */
+int utrace_hooks_syscalls_on(void)
+{
+	int ret = 0;
+
+	smp_mb();	/* see syscall_hooks_off_fn() */
+	if (READ_ONCE(syscall_hooks_on))
+		return 0;
+	mutex_lock(&syscall_hooks_mutex);
+	if (!syscall_hooks_on && !syscall_hooks_dead) {
+		syscall_hooks_set_locked(true);
+		if (!syscall_hooks_on)
+			ret = -ENOMEM;
+	}
+	mutex_unlock(&syscall_hooks_mutex);
+	return ret;
+}
+
+/* Called by the core when it may have become idle; any context. */
+void utrace_hooks_syscalls_idle(void)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&syscall_hooks_qlock, flags);
+	if (!syscall_hooks_dead)
+		mod_delayed_work(system_wq, &syscall_hooks_off_work, HZ);
+	spin_unlock_irqrestore(&syscall_hooks_qlock, flags);
+}
+
+static int syscall_probes_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%d\n", READ_ONCE(syscall_hooks_on));
+}
+
+static const struct kernel_param_ops syscall_probes_ops = {
+	.get = syscall_probes_get,
+};
+
+module_param_cb(syscall_probes, &syscall_probes_ops, NULL, 0444);
+MODULE_PARM_DESC(syscall_probes,
+		 "1 while the sys_enter/sys_exit probes are on (some thread traced)");
+
 void utrace_hooks_exit(void)
 {
 	int i;
+
+	/* No off work runs or is queued past this point. */
+	spin_lock_irq(&syscall_hooks_qlock);
+	syscall_hooks_dead = true;
+	spin_unlock_irq(&syscall_hooks_qlock);
+	cancel_delayed_work_sync(&syscall_hooks_off_work);
 
 	if (die_registered) {
 		unregister_die_notifier(&utrace_die_nb);
@@ -214,13 +349,9 @@ void utrace_hooks_exit(void)
 		krp_status_registered = false;
 	}
 
-	for (i = ARRAY_SIZE(utrace_tps) - 1; i >= 0; i--) {
-		if (!utrace_tps[i].registered)
-			continue;
-		tracepoint_probe_unregister(utrace_tps[i].tp, utrace_tps[i].probe,
-					    NULL);
-		utrace_tps[i].registered = false;
-	}
+	for (i = ARRAY_SIZE(utrace_tps) - 1; i >= 0; i--)
+		tp_unregister(&utrace_tps[i]);
+	WRITE_ONCE(syscall_hooks_on, false);
 	/* No probe may still be running once we return. */
 	tracepoint_synchronize_unregister();
 }
@@ -236,16 +367,12 @@ int utrace_hooks_init(void)
 			ret = -ENOENT;
 			goto fail;
 		}
-		ret = tracepoint_probe_register_prio(utrace_tps[i].tp,
-						     utrace_tps[i].probe, NULL,
-						     utrace_tps[i].prio);
-		if (ret) {
-			pr_err("cannot register on tracepoint %s: %d\n",
-			       utrace_tps[i].name, ret);
+		/* The lazy ones too: the core's load-time self-test needs them. */
+		ret = tp_register(&utrace_tps[i]);
+		if (ret)
 			goto fail;
-		}
-		utrace_tps[i].registered = true;
 	}
+	syscall_hooks_on = true;
 	ret = register_kprobe(&kp_get_signal);
 	if (ret) {
 		pr_err("cannot hook get_signal: %d\n", ret);
@@ -267,6 +394,8 @@ int utrace_hooks_init(void)
 	if (ret)
 		goto fail;
 	die_registered = true;
+	/* Off again once the self-test (the loader's next syscall) is done. */
+	schedule_delayed_work(&syscall_hooks_off_work, HZ);
 	return 0;
 fail:
 	utrace_hooks_exit();

@@ -655,6 +655,35 @@ TEST_F(UtraceDev, RequestsFromAnotherThreadNeverDelayAnEntryReport)
            requests, calls, entries);
 }
 
+// A probe on sys_enter/sys_exit sends every thread of the system down the
+// slow syscall path: the module has them on only while it traces a thread,
+// and turns them on again for the next attach.
+TEST_F(UtraceDev, SyscallProbesAreOnOnlyWhileSomethingIsTraced)
+{
+    auto probes = [] { return vmtest::coreCounter("syscall_probes"); };
+    ASSERT_TRUE(vmtest::waitFor([&] { return probes() == 0; }, 5000))
+        << "syscall_probes=" << probes() << " with nothing traced";
+    for (int round = 0; round < 2; round++) {
+        Child c;
+        spawn(c, lseekLoop);
+        __u32 h = attach(c.pid, c.pid);
+        EXPECT_EQ(probes(), 1) << "on from the first attach (round " << round << ")";
+        ASSERT_EQ(setEvents(h, UTRACE_EV_SYSCALL_ENTRY, 0, 0, {SYS_lseek}), 0);
+        sendTo(c, 1);
+        Rec e;
+        ASSERT_TRUE(next(UTRACE_REC_SYSCALL_ENTRY, &e)) << "round " << round;
+        EXPECT_EQ(e.as<utrace_ev_syscall_entry>().nr, SYS_lseek);
+        c.kill();
+        closeDev();
+        EXPECT_TRUE(vmtest::waitFor([&] { return probes() == 0; }, 5000))
+            << "still on 5 s after the last traced thread was reaped (round " << round << ")";
+        fd_ = gDevFd = open(kDev, O_RDWR | O_CLOEXEC);
+        ASSERT_GE(fd_, 0) << strerror(errno);
+        backlog_.clear();
+        lastSeq_ = 0;
+    }
+}
+
 TEST_F(UtraceDev, HeldAtSyscallEntryThenAborted)
 {
     Child c;
