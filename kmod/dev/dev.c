@@ -48,6 +48,7 @@
 #include <linux/elf.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/hrtimer.h>
 #include <linux/ktime.h>
 #include <linux/magic.h>
 #include <linux/miscdevice.h>
@@ -112,6 +113,8 @@ struct ud_session {
 	u32 groups;			/* attach_mutex; last ATTACH's group */
 	struct xarray engines;		/* handle -> struct ud_engine */
 	struct pid_namespace *ns;	/* of the opener; put at close */
+	struct hrtimer wake_timer;	/* the batched wakeup of readers */
+	bool wake_armed;		/* s->lock; wake_timer is pending */
 };
 
 struct ud_engine {
@@ -174,6 +177,13 @@ struct ud_settings {
 #define UD_REC_ALIGN 8
 #define UD_HDR sizeof(struct utrace_event)
 #define UD_LOST_SIZE (UD_HDR + sizeof(struct utrace_ev_lost))
+
+/*
+ * A record that holds no thread reaches a sleeping reader within this
+ * delay, together with those that follow it: one wakeup for a batch, not
+ * one per syscall (a wakeup costs the traced thread more than its record).
+ */
+#define UD_WAKE_DELAY_NS (1 * NSEC_PER_MSEC)
 #define UD_ARG_MAX 4096		/* largest argument struct accepted */
 
 /* A record with a fixed-size payload, built on the stack. */
@@ -302,6 +312,7 @@ static void ud_lost(struct ud_session *s)
 static bool ud_queue(struct ud_session *s, struct utrace_event *h, bool wait)
 {
 	unsigned long flags;
+	bool arm;
 	u32 need;
 
 	for (;;) {
@@ -329,9 +340,36 @@ static bool ud_queue(struct ud_session *s, struct utrace_event *h, bool wait)
 	h->seq = ++s->seq;
 	h->time_ns = ktime_get_ns();
 	ud_ring_put_locked(s, h, h->size);
+	/* Held threads and a half-full ring do not wait for the batch. */
+	if (wait || s->used >= s->ring_size / 2) {
+		spin_unlock_irqrestore(&s->lock, flags);
+		ud_wake_readers(s);
+		return true;
+	}
+	arm = !s->wake_armed;
+	s->wake_armed = true;
+	spin_unlock_irqrestore(&s->lock, flags);
+	if (arm)
+		hrtimer_start(&s->wake_timer, ns_to_ktime(UD_WAKE_DELAY_NS),
+			      HRTIMER_MODE_REL);
+	return true;
+}
+
+/*
+ * Hard interrupt context. The session outlives the timer: release cancels
+ * it once no callback can queue a record any more.
+ */
+static enum hrtimer_restart ud_wake_timer_fn(struct hrtimer *timer)
+{
+	struct ud_session *s = container_of(timer, struct ud_session,
+					    wake_timer);
+	unsigned long flags;
+
+	spin_lock_irqsave(&s->lock, flags);
+	s->wake_armed = false;
 	spin_unlock_irqrestore(&s->lock, flags);
 	ud_wake_readers(s);
-	return true;
+	return HRTIMER_NORESTART;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -2205,6 +2243,8 @@ static int utrace_dev_open(struct inode *inode, struct file *file)
 	mutex_init(&s->attach_mutex);
 	xa_init_flags(&s->engines, XA_FLAGS_ALLOC1);
 	s->ns = get_pid_ns(task_active_pid_ns(current));
+	hrtimer_init(&s->wake_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
+	s->wake_timer.function = ud_wake_timer_fn;
 	file->private_data = s;
 	return nonseekable_open(inode, file);
 }
@@ -2243,6 +2283,8 @@ static int utrace_dev_release(struct inode *inode, struct file *file)
 	mutex_unlock(&s->attach_mutex);
 
 	wait_event(s->idle_wq, !atomic_read(&s->active));
+	/* No callback queues a record now: the last batch timer can go. */
+	hrtimer_cancel(&s->wake_timer);
 	spin_lock_irqsave(&s->lock, flags);
 	s->ring_size = 0;
 	s->used = 0;
