@@ -3,6 +3,7 @@
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -136,6 +137,31 @@ lines += ["", "## Method", "",
           "PTRACE_SINGLESTEP + waitpid, for 1 s, median of 3.",
           "- P5: a getppid loop for 2 s with report-only entry+exit events, the client drains "
           "in 4 MiB reads from a 16 MiB queue; records per second and LOST total.",
+          "- P1 \"untraced, while another process is traced\": the same loop in a process "
+          "nobody traces while an engine is attached elsewhere. The sys_enter/sys_exit probes "
+          "are then on, which puts every thread of the system on the kernel's slow syscall "
+          "path; that is the floor of any per-thread filter built on them. With nothing "
+          "traced the module turns them off (B0 is measured so).",
           "", "Raw figures: `build/bench/results-<series>.json`.", ""]
+
+# Profiles (vmtest bench with UTRACE_BENCH_PROFILE=p1|p2|p3): the top symbols.
+profiles = sorted(bench_dir.glob("profile-*-*/perf-report.txt"))
+if profiles:
+    lines += ["## Where the time goes", "",
+              "`UTRACE_BENCH_PROFILE=p2 tools/vm/vmtest bench 6.12` runs one workload alone "
+              "under `perf record -e cpu-clock -a -g` in the guest (TCG has no PMU: software "
+              "clock sampling, both vCPUs, idle included). Top symbols:", ""]
+    for rep in profiles:
+        workload, series = rep.parent.name.split("-", 2)[1:]
+        rows_ = []
+        for ln in rep.read_text().splitlines():
+            m = re.match(r"\s+([\d.]+)%\s+\[(.)\]\s+(\S.*?)\s*$", ln)
+            if m:
+                rows_.append((float(m.group(1)), m.group(2), m.group(3)))
+        lines += [f"**{workload.upper()} on {series}**", "", "| % of samples | where | symbol |",
+                  "|---|---|---|"]
+        for pct, where, sym in rows_[:15]:
+            lines.append(f"| {pct:.1f} | {'kernel' if where == 'k' else 'user'} | `{sym}` |")
+        lines.append("")
 out.write_text("\n".join(lines))
 print(f"bench: wrote {out}")

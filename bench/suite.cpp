@@ -557,6 +557,24 @@ int main()
     uname(&u);
     json += std::string("\"kernel\": \"") + u.release + "\"";
 
+    // Profiling (vmtest bench with UTRACE_BENCH_PROFILE, under perf record):
+    // only the named workload, so the samples are its own.
+    if (const char *prof = getenv("UTRACE_BENCH_PROFILE")) {
+        std::string w = prof;
+        if (w == "p1")
+            put("filtered_ns", repeat(rounds, [&] { return loopFiltered(calls, 1); }));
+        else if (w == "p2")
+            put("report_all_dd_s",
+                repeat(rounds, [&] { return runReported(ddArgv(ddCount)).seconds; }));
+        else if (w == "p3")
+            put("stop_resume_ns", repeat(rounds, [&] { return loopStopResume(stopCalls); }));
+        else
+            die("UTRACE_BENCH_PROFILE: p1, p2 or p3");
+        json += "}";
+        std::printf("%s\n", json.c_str());
+        return 0;
+    }
+
     // B0 / P1
     std::fprintf(stderr, "utrace_bench: B0/P1 getppid loops...\n");
     put("untraced_ns", repeat(rounds, [&] { return loopUntraced(calls); }));

@@ -2232,7 +2232,9 @@ void utrace_hook_sys_exit(struct pt_regs *regs, long ret)
 	if (!utrace)
 		return;
 	WRITE_ONCE(utrace->in_syscall, false);
-	if (test_and_clear_bit(PENDING_DEFER, &utrace->pending))
+	/* A plain test first: a locked op at every syscall costs. */
+	if (unlikely(test_bit(PENDING_DEFER, &utrace->pending)) &&
+	    test_and_clear_bit(PENDING_DEFER, &utrace->pending))
 		utrace_queue(utrace, TWA_RESUME);
 	if (test_bit(PENDING_ENTRY, &utrace->pending)) {
 		if (regs->ax != SKIP_SENTINEL) {

@@ -10,8 +10,8 @@
  * Objects and lifetimes:
  *  - struct ud_session: one per open file. Reference counted: the file
  *    holds one, every user engine (struct ud_engine) holds one, so a late
- *    callback or ops->release never touches freed memory. The ring buffer,
- *    the bounce buffer and the pid namespace reference are dropped at close,
+ *    callback or ops->release never touches freed memory. The ring buffer
+ *    and the pid namespace reference are dropped at close,
  *    once no callback is inside the session (->active is 0 with ->closing
  *    set); the struct itself is freed by the last reference.
  *  - struct ud_engine: one per ATTACH, the data of one core engine. It is
@@ -28,8 +28,11 @@
  *    memcpy and ktime_get_ns, never the core.
  *  - s->attach_mutex serialises changes of the handle table (ATTACH,
  *    DETACH, close) and LIST, so an entry LIST reads cannot be freed.
- *  - s->read_mutex serialises readers (they share the bounce buffer) and
- *    QUEUE_SIZE against them.
+ *  - s->read_mutex serialises readers and QUEUE_SIZE against them: its
+ *    holder is the only one to take records off the ring or replace it.
+ *    Writers only append after tail + used, so the records queued when a
+ *    reader looks stay where they are until it consumes them, and it
+ *    copies them to user space without s->lock.
  *  - The xarray's own lock pairs lookups with taking an engine reference.
  *  - Callbacks run in the traced thread with no lock held; the only place
  *    one sleeps is ud_queue(), killably waiting for room for a record that
@@ -108,7 +111,6 @@ struct ud_session {
 	u64 lost;			/* s->lock; dropped, not yet reported */
 	u64 seq;			/* s->lock; last sequence number */
 	struct mutex read_mutex;
-	void *bounce;			/* read_mutex; one record */
 	struct mutex attach_mutex;
 	u32 groups;			/* attach_mutex; last ATTACH's group */
 	struct xarray engines;		/* handle -> struct ud_engine */
@@ -232,7 +234,13 @@ static bool ud_enter(struct ud_session *s)
 
 static void ud_exit(struct ud_session *s)
 {
-	if (atomic_dec_and_test(&s->active))
+	/*
+	 * Only release waits for active to drop to 0, after it set closing
+	 * and ran smp_mb(); the value-returning atomic is our full barrier:
+	 * we see closing, or release sees active at 0 and does not sleep.
+	 * No wait-queue lock at every callback.
+	 */
+	if (atomic_dec_and_test(&s->active) && READ_ONCE(s->closing))
 		wake_up(&s->idle_wq);
 }
 
@@ -260,14 +268,6 @@ static void ud_ring_get_locked(struct ud_session *s, void *dst, u32 len)
 }
 
 /* The size of the oldest record: its first u32 never wraps (8-aligned). */
-static u32 ud_ring_peek_locked(struct ud_session *s)
-{
-	u32 size;
-
-	memcpy(&size, s->ring + s->tail, sizeof(size));
-	return size;
-}
-
 static void ud_put_lost_locked(struct ud_session *s)
 {
 	struct ud_rec rec;
@@ -303,56 +303,91 @@ static void ud_lost(struct ud_session *s)
 	ud_wake_readers(s);
 }
 
-/*
- * Queues @h (h->size bytes), preceded by a LOST record if some were
- * dropped. With @wait (the record holds the thread) waits killably for
- * room; without, a full ring drops the record and counts it. Fills in
- * seq and time_ns. Returns whether the record was queued.
- */
-static bool ud_queue(struct ud_session *s, struct utrace_event *h, bool wait)
-{
-	unsigned long flags;
-	bool arm;
-	u32 need;
+enum ud_wake { UD_WAKE_NONE, UD_WAKE_NOW, UD_WAKE_ARM };
 
-	for (;;) {
-		spin_lock_irqsave(&s->lock, flags);
-		if (s->closing) {
-			spin_unlock_irqrestore(&s->lock, flags);
-			return false;
-		}
-		need = h->size + (s->lost ? UD_LOST_SIZE : 0);
-		if (s->ring_size - s->used >= need)
-			break;
-		if (!wait) {
-			s->lost++;
-			spin_unlock_irqrestore(&s->lock, flags);
-			ud_wake_readers(s);
-			return false;
-		}
-		spin_unlock_irqrestore(&s->lock, flags);
-		if (wait_event_killable(s->room_wq, READ_ONCE(s->closing) ||
-					ud_has_room(s, need)))
-			return false;
-	}
+/*
+ * Caller holds s->lock, the ring has room for @h and a LOST record if one
+ * is due: puts them there. Returns how to wake readers once unlocked.
+ */
+static enum ud_wake ud_commit_locked(struct ud_session *s,
+				     struct utrace_event *h, bool held)
+{
 	if (s->lost)
 		ud_put_lost_locked(s);
 	h->seq = ++s->seq;
 	h->time_ns = ktime_get_ns();
 	ud_ring_put_locked(s, h, h->size);
 	/* Held threads and a half-full ring do not wait for the batch. */
-	if (wait || s->used >= s->ring_size / 2) {
-		spin_unlock_irqrestore(&s->lock, flags);
-		ud_wake_readers(s);
-		return true;
-	}
-	arm = !s->wake_armed;
+	if (held || s->used >= s->ring_size / 2)
+		return UD_WAKE_NOW;
+	if (s->wake_armed)
+		return UD_WAKE_NONE;
 	s->wake_armed = true;
-	spin_unlock_irqrestore(&s->lock, flags);
-	if (arm)
+	return UD_WAKE_ARM;
+}
+
+/*
+ * Caller holds s->lock: queues a record that holds no thread, or counts it
+ * lost when the ring is full (or the session closing).
+ */
+static enum ud_wake ud_queue_nowait_locked(struct ud_session *s,
+					   struct utrace_event *h)
+{
+	if (s->closing)
+		return UD_WAKE_NONE;
+	if (s->ring_size - s->used < h->size + (s->lost ? UD_LOST_SIZE : 0)) {
+		s->lost++;
+		return UD_WAKE_NOW;
+	}
+	return ud_commit_locked(s, h, false);
+}
+
+/* After s->lock is dropped. */
+static void ud_wake(struct ud_session *s, enum ud_wake how)
+{
+	if (how == UD_WAKE_NOW)
+		ud_wake_readers(s);
+	else if (how == UD_WAKE_ARM)
 		hrtimer_start(&s->wake_timer, ns_to_ktime(UD_WAKE_DELAY_NS),
 			      HRTIMER_MODE_REL);
-	return true;
+}
+
+/*
+ * Queues @h (h->size bytes), preceded by a LOST record if some were
+ * dropped. With @wait (the record holds the thread) waits killably for
+ * room; without, a full ring drops the record and counts it. Fills in
+ * seq and time_ns. A closing session takes no more records.
+ */
+static void ud_queue(struct ud_session *s, struct utrace_event *h, bool wait)
+{
+	enum ud_wake how;
+	unsigned long flags;
+	u32 need;
+
+	if (!wait) {
+		spin_lock_irqsave(&s->lock, flags);
+		how = ud_queue_nowait_locked(s, h);
+		spin_unlock_irqrestore(&s->lock, flags);
+		ud_wake(s, how);
+		return;
+	}
+	for (;;) {
+		spin_lock_irqsave(&s->lock, flags);
+		if (s->closing) {
+			spin_unlock_irqrestore(&s->lock, flags);
+			return;
+		}
+		need = h->size + (s->lost ? UD_LOST_SIZE : 0);
+		if (s->ring_size - s->used >= need)
+			break;
+		spin_unlock_irqrestore(&s->lock, flags);
+		if (wait_event_killable(s->room_wq, READ_ONCE(s->closing) ||
+					ud_has_room(s, need)))
+			return;
+	}
+	how = ud_commit_locked(s, h, true);
+	spin_unlock_irqrestore(&s->lock, flags);
+	ud_wake(s, how);
 }
 
 /*
@@ -382,8 +417,14 @@ static void ud_header(struct ud_engine *ue, struct utrace_event *h, u16 type,
 	h->size = ALIGN(UD_HDR + payload, UD_REC_ALIGN);
 	h->type = type;
 	h->handle = ue->handle;
-	h->tid = task_pid_nr_ns(current, ue->s->ns);
-	h->tgid = task_tgid_nr_ns(current, ue->s->ns);
+	if (ue->s->ns == &init_pid_ns) {
+		/* The common case, at every record: no pid lookups. */
+		h->tid = current->pid;
+		h->tgid = current->tgid;
+	} else {
+		h->tid = task_pid_nr_ns(current, ue->s->ns);
+		h->tgid = task_tgid_nr_ns(current, ue->s->ns);
+	}
 }
 
 /* Caller holds s->lock. What the engine answers when it reports nothing. */
@@ -413,6 +454,7 @@ static u32 ud_report(struct ud_engine *ue, struct utrace_event *h,
 		     u64 event, enum ud_held_at at, int signo)
 {
 	struct ud_session *s = ue->s;
+	enum ud_wake how;
 	unsigned long flags;
 	bool held = false;
 	u32 ret;
@@ -440,9 +482,16 @@ static u32 ud_report(struct ud_engine *ue, struct utrace_event *h,
 	 * utrace_barrier() until we have returned, then overrides this.
 	 */
 	ret = ud_plain_action_locked(ue);
+	if (!held) {
+		/* The common case, once per syscall: one lock round trip. */
+		how = ud_queue_nowait_locked(s, h);
+		spin_unlock_irqrestore(&s->lock, flags);
+		ud_wake(s, how);
+		return ret;
+	}
 	spin_unlock_irqrestore(&s->lock, flags);
 
-	ud_queue(s, h, held);
+	ud_queue(s, h, true);
 	return ret;
 }
 
@@ -500,6 +549,13 @@ static u32 ud_report_quiesce(u32 action, struct utrace_engine *engine,
 		return UTRACE_DETACH;
 	if (!event) {
 		ret = ud_resume_point(ue);
+	} else if (event != UTRACE_EVENT(DEATH)) {
+		/*
+		 * Before every event, so at every syscall: no lock. The answer
+		 * is advisory like any plain action: a CONTROL after it waits
+		 * in utrace_barrier() for our return, then overrides it.
+		 */
+		ret = READ_ONCE(ue->want_stop) ? UTRACE_STOP : UTRACE_RESUME;
 	} else {
 		spin_lock_irqsave(&ue->s->lock, flags);
 		if (event == UTRACE_EVENT(DEATH)) {
@@ -2159,10 +2215,10 @@ static ssize_t utrace_dev_read(struct file *file, char __user *buf,
 			       size_t count, loff_t *ppos)
 {
 	struct ud_session *s = file->private_data;
+	u32 ring_size, tail, used, n, size, first;
 	unsigned long flags;
-	size_t done = 0;
 	ssize_t ret = 0;
-	u32 size;
+	u8 *ring;
 
 	if (mutex_lock_interruptible(&s->read_mutex))
 		return -ERESTARTSYS;
@@ -2183,28 +2239,44 @@ static ssize_t utrace_dev_read(struct file *file, char __user *buf,
 	/* Drops with nothing queued after them: say so now. */
 	if (!s->used && s->ring_size >= UD_LOST_SIZE)
 		ud_put_lost_locked(s);
-	while (s->used) {
-		size = ud_ring_peek_locked(s);
-		if (size > count - done)
-			break;
-		ud_ring_get_locked(s, s->bounce, size);
-		spin_unlock_irqrestore(&s->lock, flags);
-		wake_up_all(&s->room_wq);
-		if (copy_to_user(buf + done, s->bounce, size)) {
-			/* The record is gone: it counts as lost. */
-			ud_lost(s);
-			ret = -EFAULT;
-			goto out;
-		}
-		done += size;
-		spin_lock_irqsave(&s->lock, flags);
-	}
+	/* What is queued now stays put for us: see the locking rules. */
+	ring = s->ring;
+	ring_size = s->ring_size;
+	tail = s->tail;
+	used = s->used;
 	spin_unlock_irqrestore(&s->lock, flags);
-	if (!done)
+
+	/*
+	 * Whole records that fit. Records are 8-byte aligned in a ring of a
+	 * multiple of 8 bytes: a header's size field never wraps.
+	 */
+	for (n = 0; n < used; n += size) {
+		memcpy(&size, ring + (tail + n) % ring_size, sizeof(size));
+		if (size > count - n)
+			break;
+	}
+	if (!n) {
 		ret = -EINVAL;	/* too small for the next record */
+		goto out;
+	}
+	first = min(n, ring_size - tail);
+	/* A bad buffer consumes nothing: the records are read again. */
+	if (copy_to_user(buf, ring + tail, first) ||
+	    copy_to_user(buf + first, ring, n - first)) {
+		ret = -EFAULT;
+		goto out;
+	}
+	spin_lock_irqsave(&s->lock, flags);
+	s->tail = (tail + n) % ring_size;
+	s->used -= n;
+	spin_unlock_irqrestore(&s->lock, flags);
+	/* Held threads waiting for room; a barrier orders used before it. */
+	if (wq_has_sleeper(&s->room_wq))
+		wake_up_all(&s->room_wq);
+	ret = n;
 out:
 	mutex_unlock(&s->read_mutex);
-	return done ? done : ret;
+	return ret;
 }
 
 static __poll_t utrace_dev_poll(struct file *file, poll_table *wait)
@@ -2225,10 +2297,7 @@ static int utrace_dev_open(struct inode *inode, struct file *file)
 	if (!s)
 		return -ENOMEM;
 	s->ring = kvzalloc(UTRACE_QUEUE_DEFAULT, GFP_KERNEL);
-	s->bounce = kmalloc(UTRACE_EVENT_MAX_SIZE, GFP_KERNEL);
-	if (!s->ring || !s->bounce) {
-		kvfree(s->ring);
-		kfree(s->bounce);
+	if (!s->ring) {
 		kfree(s);
 		return -ENOMEM;
 	}
@@ -2291,8 +2360,6 @@ static int utrace_dev_release(struct inode *inode, struct file *file)
 	spin_unlock_irqrestore(&s->lock, flags);
 	kvfree(s->ring);
 	s->ring = NULL;
-	kfree(s->bounce);
-	s->bounce = NULL;
 	put_pid_ns(s->ns);
 	s->ns = NULL;
 	xa_destroy(&s->engines);

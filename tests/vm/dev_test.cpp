@@ -684,6 +684,29 @@ TEST_F(UtraceDev, SyscallProbesAreOnOnlyWhileSomethingIsTraced)
     }
 }
 
+// read() copies records straight from the queue: a buffer it cannot write
+// fails with EFAULT and takes nothing off it.
+TEST_F(UtraceDev, ReadIntoABadBufferLosesNoRecord)
+{
+    Child c;
+    spawn(c, lseekLoop);
+    __u32 h = attach(c.pid, c.pid);
+    ASSERT_EQ(setEvents(h, UTRACE_EV_SYSCALL_ENTRY, 0, 0, {SYS_lseek}), 0);
+    sendTo(c, 1);
+    pollfd p{fd_, POLLIN, 0};
+    ASSERT_EQ(poll(&p, 1, 5000), 1);
+    void *bad = mmap(nullptr, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(bad, MAP_FAILED);
+    errno = 0;
+    EXPECT_EQ(read(fd_, bad, 4096), -1);
+    EXPECT_EQ(errno, EFAULT);
+    munmap(bad, 4096);
+    Rec r;
+    ASSERT_TRUE(next(UTRACE_REC_SYSCALL_ENTRY, &r));
+    EXPECT_EQ(r.h.seq, 1u) << "the records the bad read saw are read again";
+    EXPECT_EQ(r.as<utrace_ev_syscall_entry>().nr, SYS_lseek);
+}
+
 TEST_F(UtraceDev, HeldAtSyscallEntryThenAborted)
 {
     Child c;
