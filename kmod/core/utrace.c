@@ -113,6 +113,7 @@ struct utrace {
 	DECLARE_BITMAP(sysfilter, UTRACE_NR_SYSCALLS);
 	bool pending_attach;
 	bool stopped;			/* in utrace_stop(); cleared by task */
+	unsigned int examiners;		/* pinned by utrace_prepare_examine() */
 	bool exiting;			/* past the exit hook */
 	bool death;			/* report_death in progress */
 	bool reap;			/* reaped; engines gone */
@@ -148,6 +149,9 @@ static DECLARE_WAIT_QUEUE_HEAD(utrace_clone_wq);
 static struct kmem_cache *utrace_cachep;
 static struct kmem_cache *utrace_engine_cachep;
 static struct workqueue_struct *utrace_wq;
+
+/* Stopped threads wait here for their examiners to finish. */
+static DECLARE_WAIT_QUEUE_HEAD(utrace_examine_wq);
 
 /* Live-object counters, read-only module parameters for the tests. */
 static atomic_t utrace_live_engines = ATOMIC_INIT(0);
@@ -995,6 +999,21 @@ int utrace_barrier_pid(struct pid *pid, struct utrace_engine *engine)
 }
 EXPORT_SYMBOL_GPL(utrace_barrier_pid);
 
+static void utrace_examine_unpin(struct utrace_examiner *exam)
+{
+	struct utrace *utrace = exam->utrace;
+	bool wake;
+
+	if (!utrace)
+		return;
+	exam->utrace = NULL;
+	spin_lock(&utrace->lock);
+	wake = !--utrace->examiners;
+	spin_unlock(&utrace->lock);
+	if (wake)
+		wake_up_all(&utrace_examine_wq);
+}
+
 /**
  * utrace_prepare_examine - make sure a stopped thread is off its CPU
  * @target: the thread the engine holds stopped
@@ -1004,6 +1023,12 @@ EXPORT_SYMBOL_GPL(utrace_barrier_pid);
  * Returns 0 when @target is held stopped by @engine and off CPU, -EINVAL if
  * @engine does not hold it stopped, -ESRCH if it is dead, -EAGAIN if it is
  * still running.
+ *
+ * After 0, utrace_finish_examine() must follow: until then the thread may
+ * be resumed or killed, but it does not leave its stop, so its registers
+ * (on its kernel stack, which exit frees) stay there to read. Do nothing
+ * in between that may wait on user space (no copy_to_user/copy_from_user:
+ * a userfaultfd could hold a killed thread forever).
  */
 int utrace_prepare_examine(struct task_struct *target,
 			   struct utrace_engine *engine,
@@ -1012,6 +1037,7 @@ int utrace_prepare_examine(struct task_struct *target,
 	struct utrace *utrace;
 	int tries, ret = 0;
 
+	exam->utrace = NULL;
 	if (target == current)
 		return 0;
 	utrace = get_utrace_lock(target, engine, true);
@@ -1023,6 +1049,11 @@ int utrace_prepare_examine(struct task_struct *target,
 		ret = -ESRCH;
 	else if (!utrace->stopped)
 		ret = -EAGAIN;
+	if (!ret) {
+		/* Valid while pinned: a thread in its stop is not reaped. */
+		utrace->examiners++;
+		exam->utrace = utrace;
+	}
 	spin_unlock(&utrace->lock);
 	if (ret)
 		return ret;
@@ -1031,18 +1062,32 @@ int utrace_prepare_examine(struct task_struct *target,
 	 * thread to finish switching out of its CPU.
 	 */
 	for (tries = 0; READ_ONCE(target->on_cpu); tries++) {
-		if (tries > 200)
+		if (tries > 200) {
+			utrace_examine_unpin(exam);
 			return -EAGAIN;
+		}
 		usleep_range(50, 100);
 	}
 	exam->state = READ_ONCE(target->__state);
 	exam->ncsw = READ_ONCE(target->nvcsw) + READ_ONCE(target->nivcsw);
-	if (exam->state == TASK_RUNNING)
+	if (exam->state == TASK_RUNNING) {
+		utrace_examine_unpin(exam);
 		return -EAGAIN;
+	}
 	return 0;
 }
 EXPORT_SYMBOL_GPL(utrace_prepare_examine);
 
+/**
+ * utrace_finish_examine - end what utrace_prepare_examine() began
+ * @target: the thread
+ * @engine: the engine
+ * @exam: as utrace_prepare_examine() filled it
+ *
+ * Lets the thread leave its stop again. Returns 0 if it stayed stopped all
+ * along (what was read is consistent), -EAGAIN if it ran meanwhile,
+ * -EINVAL if @engine no longer holds it, -ESRCH if the engine is gone.
+ */
 int utrace_finish_examine(struct task_struct *target,
 			  struct utrace_engine *engine,
 			  struct utrace_examiner *exam)
@@ -1052,15 +1097,16 @@ int utrace_finish_examine(struct task_struct *target,
 
 	if (target == current)
 		return 0;
+	if (READ_ONCE(target->__state) != exam->state ||
+	    READ_ONCE(target->nvcsw) + READ_ONCE(target->nivcsw) !=
+	    exam->ncsw)
+		ret = -EAGAIN;
+	utrace_examine_unpin(exam);
 	utrace = get_utrace_lock(target, engine, true);
 	if (IS_ERR(utrace))
 		return PTR_ERR(utrace);
 	if (!(engine->flags & ENGINE_STOP))
 		ret = -EINVAL;
-	else if (READ_ONCE(target->__state) != exam->state ||
-		 READ_ONCE(target->nvcsw) + READ_ONCE(target->nivcsw) !=
-		 exam->ncsw)
-		ret = -EAGAIN;
 	spin_unlock(&utrace->lock);
 	return ret;
 }
@@ -1304,6 +1350,14 @@ static void utrace_stop(struct utrace *utrace)
 		schedule();
 	}
 	__set_current_state(TASK_RUNNING);
+	/*
+	 * An examiner may be reading or writing our registers, on our stack,
+	 * which exit frees: even killed, we stay until it is done. No new one
+	 * can come (stopped is false, under the lock above); none takes long,
+	 * none touches user memory while it holds us (utrace_prepare_examine).
+	 */
+	if (READ_ONCE(utrace->examiners))
+		wait_event(utrace_examine_wq, !READ_ONCE(utrace->examiners));
 	try_to_freeze();
 }
 

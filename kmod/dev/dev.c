@@ -21,11 +21,15 @@
  *    an ioctl takes its own engine reference under the table's lock.
  *
  * Locking rules:
- *  - s->lock (spinlock, irq-safe because report_reap may run in whatever
- *    context reaps the thread) protects the ring (ring, ring_size, tail,
- *    used), lost, seq, closing and every field of every ud_engine marked
- *    "s->lock" below. It is a leaf lock: nothing is called under it but
- *    memcpy and ktime_get_ns, never the core.
+ *  - s->lock (spinlock) protects the ring (ring, ring_size, tail, used),
+ *    lost, seq, closing and every field of every ud_engine marked "s->lock"
+ *    below. It is a leaf lock: nothing is called under it but memcpy,
+ *    ktime_get_ns and hrtimer_start, never the core. It is only taken in
+ *    task context (callbacks run in the thread, in the syscall tracepoint
+ *    or in task_work; report_reap where the thread is released, a kprobe
+ *    on release_task() or a kworker), never in interrupt context (the wake
+ *    timer does not take it), so it does not disable interrupts: their
+ *    restore at each unlock was the largest cost of a record.
  *  - s->attach_mutex serialises changes of the handle table (ATTACH,
  *    DETACH, close) and LIST, so an entry LIST reads cannot be freed.
  *  - s->read_mutex serialises readers and QUEUE_SIZE against them: its
@@ -116,7 +120,7 @@ struct ud_session {
 	struct xarray engines;		/* handle -> struct ud_engine */
 	struct pid_namespace *ns;	/* of the opener; put at close */
 	struct hrtimer wake_timer;	/* the batched wakeup of readers */
-	bool wake_armed;		/* s->lock; wake_timer is pending */
+	bool wake_armed;		/* set under s->lock, cleared by the timer */
 };
 
 struct ud_engine {
@@ -295,11 +299,10 @@ static void ud_wake_readers(struct ud_session *s)
 /* A record that could not be made (no memory) counts as lost. */
 static void ud_lost(struct ud_session *s)
 {
-	unsigned long flags;
 
-	spin_lock_irqsave(&s->lock, flags);
+	spin_lock(&s->lock);
 	s->lost++;
-	spin_unlock_irqrestore(&s->lock, flags);
+	spin_unlock(&s->lock);
 	ud_wake_readers(s);
 }
 
@@ -320,9 +323,15 @@ static enum ud_wake ud_commit_locked(struct ud_session *s,
 	/* Held threads and a half-full ring do not wait for the batch. */
 	if (held || s->used >= s->ring_size / 2)
 		return UD_WAKE_NOW;
-	if (s->wake_armed)
+	/*
+	 * The record before the look at wake_armed; the timer clears it
+	 * before it wakes. So a timer we leave to it wakes readers after our
+	 * record is there, or we see it cleared and arm it again.
+	 */
+	smp_mb();
+	if (READ_ONCE(s->wake_armed))
 		return UD_WAKE_NONE;
-	s->wake_armed = true;
+	WRITE_ONCE(s->wake_armed, true);
 	return UD_WAKE_ARM;
 }
 
@@ -361,48 +370,46 @@ static void ud_wake(struct ud_session *s, enum ud_wake how)
 static void ud_queue(struct ud_session *s, struct utrace_event *h, bool wait)
 {
 	enum ud_wake how;
-	unsigned long flags;
 	u32 need;
 
 	if (!wait) {
-		spin_lock_irqsave(&s->lock, flags);
+		spin_lock(&s->lock);
 		how = ud_queue_nowait_locked(s, h);
-		spin_unlock_irqrestore(&s->lock, flags);
+		spin_unlock(&s->lock);
 		ud_wake(s, how);
 		return;
 	}
 	for (;;) {
-		spin_lock_irqsave(&s->lock, flags);
+		spin_lock(&s->lock);
 		if (s->closing) {
-			spin_unlock_irqrestore(&s->lock, flags);
+			spin_unlock(&s->lock);
 			return;
 		}
 		need = h->size + (s->lost ? UD_LOST_SIZE : 0);
 		if (s->ring_size - s->used >= need)
 			break;
-		spin_unlock_irqrestore(&s->lock, flags);
+		spin_unlock(&s->lock);
 		if (wait_event_killable(s->room_wq, READ_ONCE(s->closing) ||
 					ud_has_room(s, need)))
 			return;
 	}
 	how = ud_commit_locked(s, h, true);
-	spin_unlock_irqrestore(&s->lock, flags);
+	spin_unlock(&s->lock);
 	ud_wake(s, how);
 }
 
 /*
- * Hard interrupt context. The session outlives the timer: release cancels
- * it once no callback can queue a record any more.
+ * Hard interrupt context: no s->lock here (see the locking rules). The
+ * session outlives the timer: release cancels it once no callback can
+ * queue a record any more.
  */
 static enum hrtimer_restart ud_wake_timer_fn(struct hrtimer *timer)
 {
 	struct ud_session *s = container_of(timer, struct ud_session,
 					    wake_timer);
-	unsigned long flags;
 
-	spin_lock_irqsave(&s->lock, flags);
-	s->wake_armed = false;
-	spin_unlock_irqrestore(&s->lock, flags);
+	WRITE_ONCE(s->wake_armed, false);
+	smp_mb();	/* pairs with the one in ud_commit_locked() */
 	ud_wake_readers(s);
 	return HRTIMER_NORESTART;
 }
@@ -435,12 +442,11 @@ static u32 ud_plain_action_locked(struct ud_engine *ue)
 
 static u32 ud_plain_action(struct ud_engine *ue)
 {
-	unsigned long flags;
 	u32 ret;
 
-	spin_lock_irqsave(&ue->s->lock, flags);
+	spin_lock(&ue->s->lock);
 	ret = ud_plain_action_locked(ue);
-	spin_unlock_irqrestore(&ue->s->lock, flags);
+	spin_unlock(&ue->s->lock);
 	return ret;
 }
 
@@ -455,7 +461,6 @@ static u32 ud_report(struct ud_engine *ue, struct utrace_event *h,
 {
 	struct ud_session *s = ue->s;
 	enum ud_wake how;
-	unsigned long flags;
 	bool held = false;
 	u32 ret;
 
@@ -467,7 +472,7 @@ static u32 ud_report(struct ud_engine *ue, struct utrace_event *h,
 	 */
 	bool atomic = !preemptible();
 
-	spin_lock_irqsave(&s->lock, flags);
+	spin_lock(&s->lock);
 	if (ue->stop_events & event)
 		ue->want_stop = true;
 	if (ue->want_stop && !ue->announced && !atomic) {
@@ -485,11 +490,11 @@ static u32 ud_report(struct ud_engine *ue, struct utrace_event *h,
 	if (!held) {
 		/* The common case, once per syscall: one lock round trip. */
 		how = ud_queue_nowait_locked(s, h);
-		spin_unlock_irqrestore(&s->lock, flags);
+		spin_unlock(&s->lock);
 		ud_wake(s, how);
 		return ret;
 	}
-	spin_unlock_irqrestore(&s->lock, flags);
+	spin_unlock(&s->lock);
 
 	ud_queue(s, h, true);
 	return ret;
@@ -504,12 +509,11 @@ static u32 ud_report(struct ud_engine *ue, struct utrace_event *h,
 static u32 ud_resume_point(struct ud_engine *ue)
 {
 	struct ud_session *s = ue->s;
-	unsigned long flags;
 	struct ud_rec rec;
 	u16 type = 0;
 	u32 ret;
 
-	spin_lock_irqsave(&s->lock, flags);
+	spin_lock(&s->lock);
 	if (ue->step == UD_STEP_ASKED && !ue->want_stop) {
 		ue->step = UD_STEP_RUNNING;
 		ret = UTRACE_SINGLESTEP;
@@ -527,7 +531,7 @@ static u32 ud_resume_point(struct ud_engine *ue)
 		}
 		ret = ud_plain_action_locked(ue);
 	}
-	spin_unlock_irqrestore(&s->lock, flags);
+	spin_unlock(&s->lock);
 
 	if (type) {
 		memset(&rec, 0, sizeof(rec));
@@ -542,7 +546,6 @@ static u32 ud_report_quiesce(u32 action, struct utrace_engine *engine,
 			     unsigned long event)
 {
 	struct ud_engine *ue = engine->data;
-	unsigned long flags;
 	u32 ret;
 
 	if (!ud_enter(ue->s))
@@ -557,13 +560,13 @@ static u32 ud_report_quiesce(u32 action, struct utrace_engine *engine,
 		 */
 		ret = READ_ONCE(ue->want_stop) ? UTRACE_STOP : UTRACE_RESUME;
 	} else {
-		spin_lock_irqsave(&ue->s->lock, flags);
+		spin_lock(&ue->s->lock);
 		if (event == UTRACE_EVENT(DEATH)) {
 			ue->dead = true;
 			ue->want_stop = false;
 		}
 		ret = ud_plain_action_locked(ue);
-		spin_unlock_irqrestore(&ue->s->lock, flags);
+		spin_unlock(&ue->s->lock);
 	}
 	ud_exit(ue->s);
 	return ret;
@@ -613,7 +616,6 @@ static u32 ud_report_signal(u32 action, struct utrace_engine *engine,
 	struct ud_engine *ue = engine->data;
 	struct ud_session *s = ue->s;
 	u32 sa = utrace_signal_action(action);
-	unsigned long flags;
 	struct ud_rec rec;
 	siginfo_t uinfo;
 	bool hold = false;
@@ -629,7 +631,7 @@ static u32 ud_report_signal(u32 action, struct utrace_engine *engine,
 
 	event = ud_signal_event(sa);
 
-	spin_lock_irqsave(&s->lock, flags);
+	spin_lock(&s->lock);
 	if (ue->sig_pending && info->si_signo == ue->sig_signo &&
 	    ue->sig_verdict == UTRACE_VERDICT_HOLD) {
 		/*
@@ -657,15 +659,15 @@ static u32 ud_report_signal(u32 action, struct utrace_engine *engine,
 			break;
 		}
 		ret = sa | ud_after_verdict_locked(ue);
-		spin_unlock_irqrestore(&s->lock, flags);
+		spin_unlock(&s->lock);
 		goto out;
 	}
 	if (!hold && !(ue->events & event)) {
 		ret = sa | ud_plain_action_locked(ue);
-		spin_unlock_irqrestore(&s->lock, flags);
+		spin_unlock(&s->lock);
 		goto out;
 	}
-	spin_unlock_irqrestore(&s->lock, flags);
+	spin_unlock(&s->lock);
 
 	memset(&rec, 0, sizeof(rec));
 	ud_header(ue, &rec.h, UTRACE_REC_SIGNAL, sizeof(rec.u.sig));
@@ -691,14 +693,13 @@ static u32 ud_report_syscall_entry(u32 action, struct utrace_engine *engine,
 	struct ud_engine *ue = engine->data;
 	struct ud_session *s = ue->s;
 	u32 sa = utrace_syscall_action(action);
-	unsigned long flags;
 	struct ud_rec rec;
 	bool args;
 	u32 ret;
 
 	if (!ud_enter(s))
 		return sa | UTRACE_DETACH;
-	spin_lock_irqsave(&s->lock, flags);
+	spin_lock(&s->lock);
 	if (action & UTRACE_SYSCALL_RESUMED) {
 		/* Repeated after our stop: the verdict, and no new record. */
 		if (ue->entry_pending && ue->entry_abort) {
@@ -723,7 +724,7 @@ static u32 ud_report_syscall_entry(u32 action, struct utrace_engine *engine,
 			ret = UTRACE_SINGLESTEP;
 		else
 			ret = ud_plain_action_locked(ue);
-		spin_unlock_irqrestore(&s->lock, flags);
+		spin_unlock(&s->lock);
 		ret |= sa;
 		goto out;
 	}
@@ -731,11 +732,11 @@ static u32 ud_report_syscall_entry(u32 action, struct utrace_engine *engine,
 	ue->entry_args = false;
 	if (!(ue->events & UTRACE_EV_SYSCALL_ENTRY)) {
 		ret = sa | ud_plain_action_locked(ue);
-		spin_unlock_irqrestore(&s->lock, flags);
+		spin_unlock(&s->lock);
 		goto out;
 	}
 	args = ue->se_flags & UTRACE_SE_CAPTURE_ARGS;
-	spin_unlock_irqrestore(&s->lock, flags);
+	spin_unlock(&s->lock);
 
 	memset(&rec, 0, sizeof(rec));
 	ud_header(ue, &rec.h, UTRACE_REC_SYSCALL_ENTRY, sizeof(rec.u.entry));
@@ -794,7 +795,6 @@ static u32 ud_follow(struct ud_engine *ue, unsigned long clone_flags,
 	struct mm_struct *mm = NULL;
 	struct ud_settings *set;
 	struct ud_engine *old;
-	unsigned long flags;
 	bool hold, mm_ref = false;
 	int ret;
 
@@ -830,7 +830,7 @@ static u32 ud_follow(struct ud_engine *ue, unsigned long clone_flags,
 	 * made under it too, so it either reaches the child's engine or was
 	 * there before the copy.
 	 */
-	spin_lock_irqsave(&s->lock, flags);
+	spin_lock(&s->lock);
 	set->events = ue->events;
 	set->stop_events = ue->stop_events;
 	set->se_flags = ue->se_flags;
@@ -838,7 +838,7 @@ static u32 ud_follow(struct ud_engine *ue, unsigned long clone_flags,
 		set->has_filter = true;
 		memcpy(set->filter, ue->filter, sizeof(set->filter));
 	}
-	spin_unlock_irqrestore(&s->lock, flags);
+	spin_unlock(&s->lock);
 	/* ALL_THREADS may have attached it already: one engine per group. */
 	old = ud_group_engine(s, child, ue->group);
 	if (old)
@@ -896,7 +896,6 @@ static u32 ud_report_exec(u32 action, struct utrace_engine *engine,
 	struct utrace_event *h;
 	char *buf, *path = NULL;
 	struct file *exe;
-	unsigned long flags;
 	bool lost, wanted;
 	size_t len = 0;
 	u32 ret;
@@ -914,7 +913,7 @@ static u32 ud_report_exec(u32 action, struct utrace_engine *engine,
 	 */
 	lost = !(ue->flags & UD_F_PRIV) &&
 	       get_dumpable(current->mm) != SUID_DUMP_USER;
-	spin_lock_irqsave(&s->lock, flags);
+	spin_lock(&s->lock);
 	/* An exec from a non-leader thread takes the leader's tid. */
 	ue->tid = task_pid_nr_ns(current, s->ns);
 	if (lost) {
@@ -923,7 +922,7 @@ static u32 ud_report_exec(u32 action, struct utrace_engine *engine,
 		ue->dead = true;
 	}
 	wanted = ue->events & UTRACE_EV_EXEC;
-	spin_unlock_irqrestore(&s->lock, flags);
+	spin_unlock(&s->lock);
 	if (!wanted) {
 		ret = lost ? UTRACE_DETACH : ud_plain_action(ue);
 		goto out;
@@ -985,15 +984,14 @@ static u32 ud_report_death(struct utrace_engine *engine, bool group_dead,
 {
 	struct ud_engine *ue = engine->data;
 	struct ud_session *s = ue->s;
-	unsigned long flags;
 	struct ud_rec rec;
 
 	if (!ud_enter(s))
 		return UTRACE_DETACH;
-	spin_lock_irqsave(&s->lock, flags);
+	spin_lock(&s->lock);
 	ue->dead = true;
 	ue->want_stop = false;
-	spin_unlock_irqrestore(&s->lock, flags);
+	spin_unlock(&s->lock);
 	memset(&rec, 0, sizeof(rec));
 	ud_header(ue, &rec.h, UTRACE_REC_DEATH, sizeof(rec.u.death));
 	rec.u.death.group_dead = group_dead;
@@ -1009,18 +1007,17 @@ static void ud_report_reap(struct utrace_engine *engine,
 {
 	struct ud_engine *ue = engine->data;
 	struct ud_session *s = ue->s;
-	unsigned long flags;
 	struct ud_rec rec;
 
 	if (!ud_enter(s))
 		return;
 	memset(&rec, 0, sizeof(rec));
-	spin_lock_irqsave(&s->lock, flags);
+	spin_lock(&s->lock);
 	ue->dead = true;
 	ue->want_stop = false;
 	rec.h.tid = ue->tid;
 	rec.h.tgid = ue->tgid;
-	spin_unlock_irqrestore(&s->lock, flags);
+	spin_unlock(&s->lock);
 	rec.h.size = UD_HDR;
 	rec.h.type = UTRACE_REC_REAP;
 	rec.h.handle = ue->handle;
@@ -1224,15 +1221,14 @@ static bool ud_session_has(struct ud_session *s, struct task_struct *task)
 static int ud_detach(struct ud_engine *ue)
 {
 	struct utrace_engine *engine = ue->engine;
-	unsigned long flags;
 	int ret;
 
-	spin_lock_irqsave(&ue->s->lock, flags);
+	spin_lock(&ue->s->lock);
 	ue->want_stop = false;
 	ue->step = UD_STEP_NONE;
 	ue->entry_pending = false;
 	ue->sig_pending = false;
-	spin_unlock_irqrestore(&ue->s->lock, flags);
+	spin_unlock(&ue->s->lock);
 	ret = utrace_control(ue->task, engine, UTRACE_DETACH);
 	if (ret && ret != -ESRCH && ret != -EALREADY && ret != -EINPROGRESS)
 		pr_debug("detach: %d\n", ret);
@@ -1536,7 +1532,6 @@ static int ud_apply_settings(struct ud_session *s, struct ud_engine *ue,
 			     const unsigned long *kf)
 {
 	unsigned long *filter = NULL, *old;
-	unsigned long flags;
 	int ret;
 
 	/* Kept: followed children start with the same filter. */
@@ -1546,7 +1541,7 @@ static int ud_apply_settings(struct ud_session *s, struct ud_engine *ue,
 			return -ENOMEM;
 	}
 	old = filter;
-	spin_lock_irqsave(&s->lock, flags);
+	spin_lock(&s->lock);
 	ret = ue->dead ? -ESRCH : 0;
 	if (!ret) {
 		ue->events = se->events;
@@ -1555,7 +1550,7 @@ static int ud_apply_settings(struct ud_session *s, struct ud_engine *ue,
 		old = ue->filter;
 		ue->filter = filter;
 	}
-	spin_unlock_irqrestore(&s->lock, flags);
+	spin_unlock(&s->lock);
 	kfree(old);
 	if (!ret)
 		ret = utrace_set_syscall_filter(ue->task, ue->engine, kf);
@@ -1760,7 +1755,6 @@ static long ud_ioc_control(struct ud_session *s, void __user *uarg)
 	enum utrace_resume_action core;
 	struct utrace_control c;
 	struct ud_engine *ue;
-	unsigned long flags;
 	bool held, entry_verdict, sig_verdict;
 	u64 argv[6] = {};
 	u32 usize;
@@ -1795,7 +1789,7 @@ static long ud_ioc_control(struct ud_session *s, void __user *uarg)
 		return PTR_ERR(ue);
 	core = c.action == UTRACE_CTL_BLOCKSTEP ? UTRACE_SINGLESTEP : c.action;
 
-	spin_lock_irqsave(&s->lock, flags);
+	spin_lock(&s->lock);
 	held = ue->want_stop && ue->announced;
 	if (ue->dead) {
 		ret = -ESRCH;
@@ -1838,7 +1832,7 @@ static long ud_ioc_control(struct ud_session *s, void __user *uarg)
 			ue->sig_other = c.signo;
 		}
 	}
-	spin_unlock_irqrestore(&s->lock, flags);
+	spin_unlock(&s->lock);
 
 	if (!ret) {
 		ret = utrace_barrier(ue->task, ue->engine);
@@ -1847,12 +1841,12 @@ static long ud_ioc_control(struct ud_session *s, void __user *uarg)
 	}
 	if (!ret && c.action == UTRACE_CTL_STOP) {
 		/* Stopped already (by another engine, or job control). */
-		spin_lock_irqsave(&s->lock, flags);
+		spin_lock(&s->lock);
 		if (ue->want_stop && !ue->announced) {
 			ue->announced = true;
 			ue->held_at = UD_HELD_OTHER;
 		}
-		spin_unlock_irqrestore(&s->lock, flags);
+		spin_unlock(&s->lock);
 	}
 	ud_put(ue);
 	return ret == -ERESTARTSYS ? -EINTR : ret;
@@ -1866,15 +1860,14 @@ static struct ud_engine *ud_get_held(struct ud_session *s, u32 handle)
 {
 	struct mm_struct *mm;
 	struct ud_engine *ue;
-	unsigned long flags;
 	bool held;
 
 	ue = ud_get(s, handle);
 	if (IS_ERR(ue))
 		return ue;
-	spin_lock_irqsave(&s->lock, flags);
+	spin_lock(&s->lock);
 	held = ue->want_stop && !ue->dead;
-	spin_unlock_irqrestore(&s->lock, flags);
+	spin_unlock(&s->lock);
 	if (!held) {
 		ud_put(ue);
 		return ERR_PTR(-EBUSY);
@@ -1922,6 +1915,7 @@ static long ud_ioc_regs(struct ud_session *s, void __user *uarg, bool set)
 	void *kbuf = NULL;
 	u32 usize;
 	long ret;
+	int err;
 
 	ret = UD_COPY_ARG(r, uarg, UTRACE_REGS_SIZE_VER0, &usize);
 	if (ret)
@@ -1945,11 +1939,22 @@ static long ud_ioc_regs(struct ud_session *s, void __user *uarg, bool set)
 	ue = ud_get_held(s, r.handle);
 	if (IS_ERR(ue))
 		return PTR_ERR(ue);
+	/*
+	 * The regset view and the registers are on the thread's side (its
+	 * kernel stack): only while it is pinned in its stop (see
+	 * utrace_prepare_examine()), and no user memory is touched then.
+	 */
+	ret = ud_prepare_examine(ue, &exam);
+	if (ret)
+		goto out;
 	rs = ud_regset(ue->task, note);
+	size = rs ? rs->n * rs->size : 0;
+	ret = utrace_finish_examine(ue->task, ue->engine, &exam);
+	if (ret)
+		goto out_busy;
 	ret = -EOPNOTSUPP;
 	if (!rs || (set && !rs->set))
 		goto out;
-	size = rs->n * rs->size;
 	if (r.len < size) {
 		/* Tell the caller the size it needs. */
 		r.len = size;
@@ -1971,13 +1976,15 @@ static long ud_ioc_regs(struct ud_session *s, void __user *uarg, bool set)
 		ret = rs->set(ue->task, rs, 0, size, kbuf, NULL);
 	else
 		ret = regset_get(ue->task, rs, size, kbuf);
-	if (ret >= 0) {
-		ret = utrace_finish_examine(ue->task, ue->engine, &exam);
-		if (ret == -EINVAL)
-			ret = -EBUSY;
-	} else if (ret == -ENODEV) {
+	if (ret == -ENODEV)
 		ret = -EOPNOTSUPP;	/* the CPU lacks this state */
-	}
+	/* Always: it lets the thread go on. Its answer counts on success. */
+	err = utrace_finish_examine(ue->task, ue->engine, &exam);
+	if (ret >= 0)
+		ret = err;
+out_busy:
+	if (ret == -EINVAL)
+		ret = -EBUSY;
 	if (ret)
 		goto out;
 	ret = -EFAULT;
@@ -2080,7 +2087,7 @@ static long ud_ioc_list(struct ud_session *s, void __user *uarg)
 	struct utrace_engine_info *info = NULL;
 	struct utrace_list l;
 	struct ud_engine *ue;
-	unsigned long idx, flags;
+	unsigned long idx;
 	u32 usize, n = 0, count = 0;
 	long ret;
 
@@ -2100,7 +2107,7 @@ static long ud_ioc_list(struct ud_session *s, void __user *uarg)
 		count++;
 		if (n >= min_t(u32, l.max, 65536))
 			continue;
-		spin_lock_irqsave(&s->lock, flags);
+		spin_lock(&s->lock);
 		info[n].handle = ue->handle;
 		info[n].tid = ue->tid;
 		info[n].events = ue->events;
@@ -2108,7 +2115,7 @@ static long ud_ioc_list(struct ud_session *s, void __user *uarg)
 		info[n].state = ue->dead ? UTRACE_STATE_DEAD :
 				ue->want_stop ? UTRACE_STATE_HELD :
 						UTRACE_STATE_RUNNING;
-		spin_unlock_irqrestore(&s->lock, flags);
+		spin_unlock(&s->lock);
 		n++;
 	}
 	mutex_unlock(&s->attach_mutex);
@@ -2126,7 +2133,6 @@ static long ud_ioc_list(struct ud_session *s, void __user *uarg)
 static long ud_ioc_queue_size(struct ud_session *s, void __user *uarg)
 {
 	struct utrace_queue_size q;
-	unsigned long flags;
 	u8 *ring, *old = NULL;
 	u32 usize, size;
 	long ret;
@@ -2144,7 +2150,7 @@ static long ud_ioc_queue_size(struct ud_session *s, void __user *uarg)
 		if (!ring)
 			return -ENOMEM;
 		mutex_lock(&s->read_mutex);
-		spin_lock_irqsave(&s->lock, flags);
+		spin_lock(&s->lock);
 		if (s->used > size) {
 			ret = -EBUSY;
 			old = ring;
@@ -2159,16 +2165,16 @@ static long ud_ioc_queue_size(struct ud_session *s, void __user *uarg)
 			s->tail = 0;
 			s->used = used;
 		}
-		spin_unlock_irqrestore(&s->lock, flags);
+		spin_unlock(&s->lock);
 		mutex_unlock(&s->read_mutex);
 		kvfree(old);
 		if (ret)
 			return ret;
 		wake_up_all(&s->room_wq);
 	}
-	spin_lock_irqsave(&s->lock, flags);
+	spin_lock(&s->lock);
 	q.bytes = s->ring_size;
-	spin_unlock_irqrestore(&s->lock, flags);
+	spin_unlock(&s->lock);
 	return UD_PUT_FIELD(q, uarg, usize, bytes);
 }
 
@@ -2216,15 +2222,14 @@ static ssize_t utrace_dev_read(struct file *file, char __user *buf,
 {
 	struct ud_session *s = file->private_data;
 	u32 ring_size, tail, used, n, size, first;
-	unsigned long flags;
 	ssize_t ret = 0;
 	u8 *ring;
 
 	if (mutex_lock_interruptible(&s->read_mutex))
 		return -ERESTARTSYS;
-	spin_lock_irqsave(&s->lock, flags);
+	spin_lock(&s->lock);
 	while (!s->used && !s->lost) {
-		spin_unlock_irqrestore(&s->lock, flags);
+		spin_unlock(&s->lock);
 		if (file->f_flags & O_NONBLOCK) {
 			ret = -EAGAIN;
 			goto out;
@@ -2234,7 +2239,7 @@ static ssize_t utrace_dev_read(struct file *file, char __user *buf,
 			ret = -ERESTARTSYS;
 			goto out;
 		}
-		spin_lock_irqsave(&s->lock, flags);
+		spin_lock(&s->lock);
 	}
 	/* Drops with nothing queued after them: say so now. */
 	if (!s->used && s->ring_size >= UD_LOST_SIZE)
@@ -2244,7 +2249,7 @@ static ssize_t utrace_dev_read(struct file *file, char __user *buf,
 	ring_size = s->ring_size;
 	tail = s->tail;
 	used = s->used;
-	spin_unlock_irqrestore(&s->lock, flags);
+	spin_unlock(&s->lock);
 
 	/*
 	 * Whole records that fit. Records are 8-byte aligned in a ring of a
@@ -2266,10 +2271,10 @@ static ssize_t utrace_dev_read(struct file *file, char __user *buf,
 		ret = -EFAULT;
 		goto out;
 	}
-	spin_lock_irqsave(&s->lock, flags);
+	spin_lock(&s->lock);
 	s->tail = (tail + n) % ring_size;
 	s->used -= n;
-	spin_unlock_irqrestore(&s->lock, flags);
+	spin_unlock(&s->lock);
 	/* Held threads waiting for room; a barrier orders used before it. */
 	if (wq_has_sleeper(&s->room_wq))
 		wake_up_all(&s->room_wq);
@@ -2328,11 +2333,11 @@ static int utrace_dev_release(struct inode *inode, struct file *file)
 {
 	struct ud_session *s = file->private_data;
 	struct ud_engine *ue;
-	unsigned long idx, flags;
+	unsigned long idx;
 
-	spin_lock_irqsave(&s->lock, flags);
+	spin_lock(&s->lock);
 	s->closing = true;
-	spin_unlock_irqrestore(&s->lock, flags);
+	spin_unlock(&s->lock);
 	/* closing before active: pairs with ud_enter(). */
 	smp_mb();
 	wake_up_all(&s->room_wq);
@@ -2354,10 +2359,10 @@ static int utrace_dev_release(struct inode *inode, struct file *file)
 	wait_event(s->idle_wq, !atomic_read(&s->active));
 	/* No callback queues a record now: the last batch timer can go. */
 	hrtimer_cancel(&s->wake_timer);
-	spin_lock_irqsave(&s->lock, flags);
+	spin_lock(&s->lock);
 	s->ring_size = 0;
 	s->used = 0;
-	spin_unlock_irqrestore(&s->lock, flags);
+	spin_unlock(&s->lock);
 	kvfree(s->ring);
 	s->ring = NULL;
 	put_pid_ns(s->ns);

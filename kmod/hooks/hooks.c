@@ -220,9 +220,14 @@ static void tp_unregister(struct utrace_tp *t)
 /*
  * A probe on sys_enter or sys_exit puts every thread of the system on the
  * slow syscall path (SYSCALL_WORK_SYSCALL_TRACEPOINT is set on all of
- * them), traced or not. So those two are on only while the core has some
- * thread's state: from the first attach until a second after the last
- * state is freed (the delay spares attach/detach loops the re-registering).
+ * them), traced or not. With lazy_probes those two are on only while the
+ * core has some thread's state: from the first attach until a second after
+ * the last state is freed (the delay spares attach/detach loops the
+ * re-registering). Not by default: turning a tracepoint on or off patches
+ * kernel text while other CPUs run through it, which QEMU's multi-threaded
+ * software emulation (our test VMs) gets wrong: seen as CPUs stuck for good
+ * on the patched jump in syscall_trace_enter(). On hardware it is routine
+ * (perf does it all the time).
  *
  * syscall_hooks_mutex serialises turning them on and off; syscall_hooks_on
  * is written under it and read without it on the attach fast path.
@@ -230,6 +235,11 @@ static void tp_unregister(struct utrace_tp *t)
  * reap may run with preemption disabled) against module exit setting
  * syscall_hooks_dead: after that, nobody queues it again.
  */
+static bool lazy_probes;
+module_param(lazy_probes, bool, 0444);
+MODULE_PARM_DESC(lazy_probes,
+		 "sys_enter/sys_exit probes only while some thread is traced (default: while loaded)");
+
 static DEFINE_MUTEX(syscall_hooks_mutex);
 static DEFINE_SPINLOCK(syscall_hooks_qlock);
 static bool syscall_hooks_on;
@@ -304,7 +314,7 @@ void utrace_hooks_syscalls_idle(void)
 	unsigned long flags;
 
 	spin_lock_irqsave(&syscall_hooks_qlock, flags);
-	if (!syscall_hooks_dead)
+	if (lazy_probes && !syscall_hooks_dead)
 		mod_delayed_work(system_wq, &syscall_hooks_off_work, HZ);
 	spin_unlock_irqrestore(&syscall_hooks_qlock, flags);
 }
@@ -395,7 +405,8 @@ int utrace_hooks_init(void)
 		goto fail;
 	die_registered = true;
 	/* Off again once the self-test (the loader's next syscall) is done. */
-	schedule_delayed_work(&syscall_hooks_off_work, HZ);
+	if (lazy_probes)
+		schedule_delayed_work(&syscall_hooks_off_work, HZ);
 	return 0;
 fail:
 	utrace_hooks_exit();

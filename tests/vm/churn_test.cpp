@@ -249,7 +249,17 @@ std::string describeThreads(pid_t pid)
         std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(t) + "/wchan");
         std::string w;
         std::getline(in, w);
-        where[std::string(1, vmtest::threadState(pid, t)) + " " + w]++;
+        char st = vmtest::threadState(pid, t);
+        if (st == 'Z') {
+            // Field 52 of stat: the exit status in waitpid() form (signal in the low bits).
+            std::ifstream sf("/proc/" + std::to_string(pid) + "/task/" + std::to_string(t) +
+                             "/stat");
+            std::string line;
+            std::getline(sf, line);
+            auto p = line.rfind(' ');
+            w += " exit_code " + (p == std::string::npos ? "?" : line.substr(p + 1));
+        }
+        where[std::string(1, st) + " " + w]++;
     }
     std::string d;
     for (const auto &[k, n] : where)

@@ -204,6 +204,8 @@ struct utrace_engine_ops {
 	void (*release)(void *data);
 };
 
+struct utrace;
+
 /**
  * struct utrace_examiner - private state for utrace_prepare_examine()
  */
@@ -211,6 +213,7 @@ struct utrace_examiner {
 /* private: */
 	long state;
 	unsigned long ncsw;
+	struct utrace *utrace;	/* pinned, until utrace_finish_examine() */
 };
 
 void __utrace_engine_release(struct kref *kref);
