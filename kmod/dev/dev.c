@@ -1949,6 +1949,12 @@ static long ud_ioc_regs(struct ud_session *s, void __user *uarg, bool set)
 		goto out;
 	rs = ud_regset(ue->task, note);
 	size = rs ? rs->n * rs->size : 0;
+	if (!set && rs && r.len >= size) {
+		/* A read needs no user memory first: all in this one pin. */
+		kbuf = kzalloc(size, GFP_KERNEL);
+		ret = kbuf ? regset_get(ue->task, rs, size, kbuf) : -ENOMEM;
+		goto finish;
+	}
 	ret = utrace_finish_examine(ue->task, ue->engine, &exam);
 	if (ret)
 		goto out_busy;
@@ -1965,17 +1971,16 @@ static long ud_ioc_regs(struct ud_session *s, void __user *uarg, bool set)
 	kbuf = kzalloc(size, GFP_KERNEL);
 	if (!kbuf)
 		goto out;
+	/* Only a write gets here: its values first, then the second pin. */
 	ret = -EFAULT;
-	if (set && copy_from_user(kbuf, u64_to_user_ptr(r.regs), size))
+	if (copy_from_user(kbuf, u64_to_user_ptr(r.regs), size))
 		goto out;
 
 	ret = ud_prepare_examine(ue, &exam);
 	if (ret)
 		goto out;
-	if (set)
-		ret = rs->set(ue->task, rs, 0, size, kbuf, NULL);
-	else
-		ret = regset_get(ue->task, rs, size, kbuf);
+	ret = rs->set(ue->task, rs, 0, size, kbuf, NULL);
+finish:
 	if (ret == -ENODEV)
 		ret = -EOPNOTSUPP;	/* the CPU lacks this state */
 	/* Always: it lets the thread go on. Its answer counts on success. */
