@@ -1741,13 +1741,21 @@ static bool utrace_report_one_signal(struct utrace *utrace,
 
 	if (!(flags & UTRACE_EVENT_SIGNAL_ALL))
 		return false;
-	/* SIGKILL is never reported; a group stop runs its course. */
-	if (fatal_signal_pending(current) ||
-	    (current->jobctl & JOBCTL_STOP_PENDING))
-		return false;
 
+	/*
+	 * SIGKILL is never reported; a group stop runs its course. Both are
+	 * tested under siglock, which zap_other_threads() and complete_signal()
+	 * hold to set them: tested before the lock, a SIGKILL arriving in
+	 * between (an exec's zap) was dequeued here as the lowest-numbered
+	 * signal, and requeued through send_sig_info() it became a group exit
+	 * with code SIGKILL that killed the exec'ing thread too.
+	 */
 	spin_lock_irq(&sighand->siglock);
-	signr = utrace_dequeue(&info);
+	if (__fatal_signal_pending(current) ||
+	    (current->jobctl & JOBCTL_STOP_PENDING))
+		signr = 0;
+	else
+		signr = utrace_dequeue(&info);
 	if (signr)
 		orig_ka = sighand->action[signr - 1];
 	spin_unlock_irq(&sighand->siglock);
@@ -1766,6 +1774,13 @@ static bool utrace_report_one_signal(struct utrace *utrace,
 			 report.result | report.action, engine, regs, &info,
 			 &orig_ka, &return_ka);
 	finish_report(utrace, &report);
+	/*
+	 * SIGKILL came during the report (an exec's zap, a group exit): it
+	 * wins and the signal is dropped, as get_signal() would have. A fatal
+	 * signal requeued now would turn an exec's zap into a group exit.
+	 */
+	if (fatal_signal_pending(current))
+		return false;
 	/* No report loop here: REPORT and INTERRUPT just resume. */
 	after = report.action;
 	if (after == UTRACE_REPORT || after == UTRACE_INTERRUPT)

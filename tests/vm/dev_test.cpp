@@ -657,6 +657,95 @@ TEST_F(UtraceDev, RequestsFromAnotherThreadNeverDelayAnEntryReport)
            requests, calls, entries);
 }
 
+// An exec kills the other threads with a SIGKILL that zap_other_threads()
+// sets under siglock. A thread in the middle of its signal report must
+// neither report that SIGKILL nor turn it into a group exit that kills the
+// exec'ing thread too: the exec must win, every time. Each round forks a
+// process whose threads keep reporting (ignored) signals to the engine
+// FOLLOW gave them while its leader execs.
+TEST_F(UtraceDev, AnExecDuringSignalReportsKillsOnlyTheOtherThreads)
+{
+    constexpr int kRounds = 150, kThreads = 4;
+    Child c;
+    spawn(c, [] {
+        childRecv();
+        long killed = 0, other = 0;
+        for (int round = 0; round < kRounds; round++) {
+            pid_t g = fork();
+            if (g == 0) {
+                static std::atomic<long> sent{0};
+                for (int t = 0; t < kThreads; t++) {
+                    pthread_t th;
+                    pthread_create(
+                        &th, nullptr,
+                        [](void *) -> void * {
+                            pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
+                            for (;;) {
+                                // Default-ignored: queued and reported only
+                                // because the thread is traced.
+                                syscall(SYS_tgkill, getpid(), self, SIGWINCH);
+                                sent++;
+                            }
+                        },
+                        nullptr);
+                }
+                while (sent.load() < 40 * kThreads)
+                    sched_yield();
+                execl("/bin/busybox", "true", static_cast<char *>(nullptr));
+                _exit(127);
+            }
+            int st = 0;
+            if (g < 0 || waitpid(g, &st, 0) != g)
+                _exit(92);
+            if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
+                killed++;
+            else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                other++;
+        }
+        childSend(killed);
+        childSend(other);
+        for (;;)
+            pause();
+    });
+    __u32 h = 0;
+    ASSERT_EQ(attachRaw(c.pid, proof(c.pid), UTRACE_ATTACH_F_FOLLOW, &h), 0);
+    ASSERT_EQ(setEvents(h, UTRACE_EV_SIGNAL_ALL | UTRACE_EV_CLONE), 0);
+    sendTo(c, 1);
+    alarm(300);
+    long killed = -1, other = -1;
+    unsigned long signals = 0, sigkills = 0;
+    std::vector<unsigned char> buf(1 << 16);
+    while (!recvFrom(c, &killed, 0)) {
+        pollfd p{fd_, POLLIN, 0};
+        if (poll(&p, 1, 100) != 1)
+            continue;
+        ssize_t n = read(fd_, buf.data(), buf.size());
+        ASSERT_GT(n, 0) << strerror(errno);
+        for (ssize_t off = 0; off + (ssize_t)sizeof(utrace_event) <= n;) {
+            utrace_event e;
+            std::memcpy(&e, &buf[off], sizeof(e));
+            ASSERT_GE(e.size, sizeof(e));
+            if (e.type == UTRACE_REC_SIGNAL &&
+                off + (ssize_t)(sizeof(e) + sizeof(utrace_ev_signal)) <= n) {
+                utrace_ev_signal sg;
+                std::memcpy(&sg, &buf[off + sizeof(e)], sizeof(sg));
+                signals++;
+                sigkills += sg.signo == SIGKILL;
+            }
+            off += e.size;
+        }
+    }
+    ASSERT_TRUE(recvFrom(c, &other));
+    EXPECT_EQ(killed, 0) << "of " << kRounds
+                         << " execs, these died of SIGKILL: a thread's signal report turned the "
+                            "exec's zap into a group exit";
+    EXPECT_EQ(other, 0) << "execs that failed otherwise";
+    EXPECT_EQ(sigkills, 0u) << "SIGKILL was reported (of " << signals << " signal records)";
+    EXPECT_GT(signals, 0u);
+    printf("UtraceDev: %d execs while %d threads each reported signals: %lu signal records\n",
+           kRounds, kThreads, signals);
+}
+
 // A probe on sys_enter/sys_exit sends every thread of the system down the
 // slow syscall path: the module has them on only while it traces a thread,
 // and turns them on again for the next attach.
