@@ -1196,6 +1196,37 @@ static bool engine_wants_syscall(struct utrace_engine *engine, long nr)
  * engines and detached ones), then whether the engine wants @event itself.
  * Returns the ops to call, or NULL to skip the engine.
  */
+/*
+ * Will @engine's own callback for @event run, and does the engine let it
+ * answer for report_quiesce (utrace_engine_ops.quiesce_in_event)?
+ */
+static bool event_answers_quiesce(const struct utrace_engine_ops *ops,
+				  struct utrace_engine *engine,
+				  const struct utrace_report *report,
+				  unsigned long want, unsigned long event)
+{
+	if (!ops->quiesce_in_event || !(want & event))
+		return false;
+	if (report->sysnr >= 0 && !engine_wants_syscall(engine, report->sysnr))
+		return false;
+	switch (event) {
+	case UTRACE_EVENT(SYSCALL_ENTRY):
+		return ops->report_syscall_entry;
+	case UTRACE_EVENT(SYSCALL_EXIT):
+		return ops->report_syscall_exit;
+	case UTRACE_EVENT(CLONE):
+		return ops->report_clone;
+	case UTRACE_EVENT(EXEC):
+		return ops->report_exec;
+	case UTRACE_EVENT(EXIT):
+		return ops->report_exit;
+	case UTRACE_EVENT(DEATH):
+		return ops->report_death;
+	default:
+		return false;
+	}
+}
+
 static const struct utrace_engine_ops *
 start_callback(struct utrace *utrace, struct utrace_report *report,
 	       struct utrace_engine *engine, unsigned long event)
@@ -1219,7 +1250,8 @@ start_callback(struct utrace *utrace, struct utrace_report *report,
 	as_signal = (event & UTRACE_EVENT_SIGNAL_ALL) && ops->report_signal;
 	if (as_signal && (want & UTRACE_EVENT(QUIESCE)))
 		want |= event;
-	else if ((want & UTRACE_EVENT(QUIESCE)) ||
+	else if (((want & UTRACE_EVENT(QUIESCE)) &&
+		  !event_answers_quiesce(ops, engine, report, want, event)) ||
 		 ops == &utrace_detached_ops) {
 		/* Its result bits are no vote on the event's own action. */
 		u32 result = report->result;

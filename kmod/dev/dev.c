@@ -1049,6 +1049,8 @@ static const struct utrace_engine_ops ud_ops = {
 	.report_death = ud_report_death,
 	.report_reap = ud_report_reap,
 	.release = ud_release,
+	/* Each event callback stops the thread as report_quiesce would. */
+	.quiesce_in_event = true,
 };
 
 /* ---------------------------------------------------------------------- */

@@ -105,9 +105,12 @@ static unsigned int ute_ntasks;
 static struct pid *ute_pinned;
 
 static const struct utrace_engine_ops ute_ops[2];
+static const struct utrace_engine_ops ute_ops_qie;
 
 static const struct utrace_engine_ops *ute_ops_of(u32 ops_id)
 {
+	if (ops_id == UTE_OPS_QIE)
+		return &ute_ops_qie;
 	return ops_id < ARRAY_SIZE(ute_ops) ? &ute_ops[ops_id] : NULL;
 }
 
@@ -514,21 +517,28 @@ static void ute_release(void *data)
 	module_put(THIS_MODULE);
 }
 
+#define UTE_CALLBACKS \
+	.report_quiesce = ute_report_quiesce, \
+	.report_signal = ute_report_signal, \
+	.report_clone = ute_report_clone, \
+	.report_jctl = ute_report_jctl, \
+	.report_exec = ute_report_exec, \
+	.report_syscall_entry = ute_report_syscall_entry, \
+	.report_syscall_exit = ute_report_syscall_exit, \
+	.report_exit = ute_report_exit, \
+	.report_death = ute_report_death, \
+	.report_reap = ute_report_reap, \
+	.release = ute_release
+
 /* Two tables with the same callbacks but different addresses (MATCH_OPS). */
 static const struct utrace_engine_ops ute_ops[2] = {
-	[0 ... 1] = {
-		.report_quiesce = ute_report_quiesce,
-		.report_signal = ute_report_signal,
-		.report_clone = ute_report_clone,
-		.report_jctl = ute_report_jctl,
-		.report_exec = ute_report_exec,
-		.report_syscall_entry = ute_report_syscall_entry,
-		.report_syscall_exit = ute_report_syscall_exit,
-		.report_exit = ute_report_exit,
-		.report_death = ute_report_death,
-		.report_reap = ute_report_reap,
-		.release = ute_release,
-	},
+	[0 ... 1] = { UTE_CALLBACKS },
+};
+
+/* The same callbacks under the quiesce_in_event extension. */
+static const struct utrace_engine_ops ute_ops_qie = {
+	UTE_CALLBACKS,
+	.quiesce_in_event = true,
 };
 
 /* ---- ioctls ---- */
@@ -585,7 +595,7 @@ static long ute_ioc_attach(void __user *uarg)
 
 	if (copy_from_user(&a, uarg, sizeof(a)))
 		return -EFAULT;
-	if (a.slot >= UTE_NSLOTS || a.ops_id > UTE_OPS_NULL ||
+	if (a.slot >= UTE_NSLOTS || a.ops_id > UTE_OPS_QIE ||
 	    a.how > UTE_HOW_PINNED || a.reserved)
 		return -EINVAL;
 	ops = ute_ops_of(a.ops_id);

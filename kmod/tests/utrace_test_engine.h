@@ -21,10 +21,11 @@
 #define UTE_NSLOTS 16
 #define UTE_LOG_SIZE 4096
 
-/* ute_attach.ops_id: two distinct ops tables, or a NULL ops pointer. */
+/* ute_attach.ops_id: distinct ops tables, or a NULL ops pointer. */
 #define UTE_OPS_0 0
 #define UTE_OPS_1 1
 #define UTE_OPS_NULL 2
+#define UTE_OPS_QIE 3		/* UTE_OPS_0's callbacks, quiesce_in_event set */
 
 /* ute_attach.how: which core entry point is used. */
 #define UTE_HOW_PID 0		/* utrace_attach_pid(find_get_pid(pid)) */

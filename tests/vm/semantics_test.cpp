@@ -5,6 +5,7 @@
 // /proc state and the processes' own results.
 #include "utrace_test_engine.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -918,6 +919,47 @@ TEST_F(UtraceSemantics, Case13_EventEnabledInReportQuiesceIsReportedAtOnce)
         << l[i + 1].slot << ")";
     EXPECT_TRUE(isCb(l[i + 2], 1, UTE_CB_SYSCALL_EXIT));
     EXPECT_EQ(l[i + 1].event, l[i + 2].event) << "not the same syscall";
+}
+
+// Our extension (utrace_engine_ops.quiesce_in_event, /dev/utrace's engines
+// use it): an engine whose event callbacks answer as its report_quiesce
+// would gets no report_quiesce before an event it reports itself; it still
+// gets one before an event only another engine reports, and at resume
+// points. Engines without the flag keep utrace's rule.
+TEST_F(UtraceSemantics, QuiesceInEventEnginesGetNoReportQuiesceBeforeTheirOwnEvents)
+{
+    Commander k = commander();
+    ASSERT_EQ(attach(k.pid, 0, kCreate, UTE_OPS_QIE, 0x5101).result, 0);
+    ASSERT_EQ(attach(k.pid, 1, kCreate, UTE_OPS_0, 0x5102).result, 0);
+    ASSERT_EQ(setEvents(0, kEvQuiesce | kEvSyscallEntry), 0);
+    ASSERT_EQ(setEvents(1, kEvQuiesce | kEvSyscallExit), 0);
+    clearLog();
+    ask(k, 'g');
+    auto l = log();
+    auto count = [&](__u32 slot, __u32 cb, __u64 event) {
+        return std::count_if(l.begin(), l.end(), [&](const ute_log_rec &r) {
+            return isCb(r, slot, cb) && r.tid == k.pid && r.event == event;
+        });
+    };
+    EXPECT_GT(count(0, UTE_CB_SYSCALL_ENTRY, SYS_getppid), 0) << "no entry report";
+    EXPECT_EQ(count(0, UTE_CB_QUIESCE, kEvSyscallEntry), 0)
+        << "report_quiesce before the engine's own entry report";
+    EXPECT_GT(count(0, UTE_CB_QUIESCE, kEvSyscallExit), 0)
+        << "no report_quiesce before an exit report only the other engine makes";
+    EXPECT_GT(count(1, UTE_CB_QUIESCE, kEvSyscallEntry), 0)
+        << "the plain engine lost utrace's rule before another engine's event";
+    EXPECT_GT(count(1, UTE_CB_QUIESCE, kEvSyscallExit), 0)
+        << "the plain engine lost utrace's rule before its own event";
+    // Resume points still call it (event 0): a thread that makes no syscall
+    // has no event pass to satisfy UTRACE_REPORT with.
+    pid_t pid = spinner();
+    ASSERT_EQ(attach(pid, 2, kCreate, UTE_OPS_QIE, 0x5103).result, 0);
+    ASSERT_EQ(setEvents(2, kEvQuiesce | kEvSyscallEntry), 0);
+    clearLog();
+    ASSERT_EQ(control(2, kReport), 0);
+    EXPECT_TRUE(waitLog([&](const ute_log_rec &r) {
+        return isCb(r, 2, UTE_CB_QUIESCE) && r.tid == pid && r.event == 0;
+    })) << "no resume report after UTRACE_REPORT";
 }
 
 // ---------------------------------------------------------------------------

@@ -174,6 +174,13 @@ struct utrace_engine {
  *	SIGSTOP or SIGTSTP).
  * @report_jctl: never called, as in the final utrace (v4), which had no
  *	call site left for it; UTRACE_FEAT_JCTL stays clear.
+ * @quiesce_in_event: an extension of utrace's rules, for engines whose
+ *	every event callback answers as their report_quiesce would: before
+ *	an event the engine itself reports (it asked for the event, has the
+ *	callback, and its syscall filter lets the syscall through),
+ *	report_quiesce(@event) is not called. It still is at resume points
+ *	(event 0) and before events only other engines report. Saves a
+ *	callback and a full barrier per event, so per syscall.
  */
 struct utrace_engine_ops {
 	u32 (*report_quiesce)(u32 action, struct utrace_engine *engine,
@@ -202,6 +209,7 @@ struct utrace_engine_ops {
 	void (*report_reap)(struct utrace_engine *engine,
 			    struct task_struct *task);
 	void (*release)(void *data);
+	bool quiesce_in_event;
 };
 
 struct utrace;
