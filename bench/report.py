@@ -144,6 +144,42 @@ lines += ["", "## Method", "",
           "traced the module turns them off (B0 is measured so).",
           "", "Raw figures: `build/bench/results-<series>.json`.", ""]
 
+
+def per_record(r):
+    """P2's extra cost per record, split by the figures measured in the same boot."""
+    try:
+        extra = (r["report_all_dd_s"] - r["dd_untraced_s"]) * 1e9 / r["report_all_dd_records"]
+        slow = (r["probes_on_untraced_ns"] - r["untraced_ns"]) / 2
+        lookup = max(0.0, (r["filtered_ns"] - r["probes_on_untraced_ns"]) / 2)
+        dispatch = r["reporting_pass.atomic_entry_ns"] - r["reporting_pass.filtered_ns"]
+        budget = 2 * r["dd_untraced_s"] * 1e9 / r["dd_count"] / 4
+    except (KeyError, TypeError, ZeroDivisionError):
+        return None
+    return [("all of it: (traced − untraced dd time) / records", extra),
+            ("the kernel's slow syscall path (half a syscall's)", slow),
+            ("finding the traced thread and its filter (half a syscall's)", lookup),
+            ("the core's report to one engine whose callback does nothing", dispatch),
+            ("/dev/utrace's record (header, arguments, clock, queue) and the reader's share",
+             extra - slow - lookup - dispatch),
+            ("of the record: its timestamp, one ktime_get_ns() (CLOCK_MONOTONIC)",
+             r.get("reporting_pass.ktime_get_ns")),
+            ("for scale: the untraced getppid syscall", r.get("untraced_ns")),
+            ("the budget per record for P2's 3× (4 records per byte of dd)", budget)]
+
+
+splits = {s: per_record(r) for s, r in rows.items()}
+if any(splits.values()):
+    lines += ["## P2, per record", "",
+              "Where P2's time goes, in ns per record, from figures of the same boot (dd makes "
+              "two syscalls per byte, each reported at entry and at exit).", "",
+              "| part | " + " | ".join(rows) + " |", "|---|" + "---|" * len(rows)]
+    names = next(v for v in splits.values() if v)
+    for i, (name, _) in enumerate(names):
+        cells = [fmt(float(v[i][1])) if v and v[i][1] is not None else "—"
+                 for v in splits.values()]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("")
+
 # Profiles (vmtest bench with UTRACE_BENCH_PROFILE=p1|p2|p3): the top symbols.
 profiles = sorted(bench_dir.glob("profile-*-*/perf-report.txt"))
 if profiles:
@@ -155,13 +191,15 @@ if profiles:
         workload, series = rep.parent.name.split("-", 2)[1:]
         rows_ = []
         for ln in rep.read_text().splitlines():
-            m = re.match(r"\s+([\d.]+)%\s+\[(.)\]\s+(\S.*?)\s*$", ln)
+            # perf report --sort comm,sym: "pct%  command  [k] symbol"
+            m = re.match(r"\s+([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(\S.*?)\s*$", ln)
             if m:
-                rows_.append((float(m.group(1)), m.group(2), m.group(3)))
-        lines += [f"**{workload.upper()} on {series}**", "", "| % of samples | where | symbol |",
-                  "|---|---|---|"]
-        for pct, where, sym in rows_[:15]:
-            lines.append(f"| {pct:.1f} | {'kernel' if where == 'k' else 'user'} | `{sym}` |")
+                rows_.append((float(m.group(1)), m.group(2), m.group(3), m.group(4)))
+        lines += [f"**{workload.upper()} on {series}**", "",
+                  "| % of samples | process | where | symbol |", "|---|---|---|---|"]
+        for pct, comm, where, sym in rows_[:20]:
+            lines.append(f"| {pct:.1f} | {comm} | {'kernel' if where == 'k' else 'user'} "
+                         f"| `{sym}` |")
         lines.append("")
 out.write_text("\n".join(lines))
 print(f"bench: wrote {out}")

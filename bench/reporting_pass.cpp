@@ -1,6 +1,8 @@
 // The cost of utrace's reporting pass, in the test VM: a getppid() loop
 // untraced, with one engine whose SYSCALL_ENTRY callback returns
-// UTRACE_RESUME, and with getppid filtered out of 1 and 4 engines.
+// UTRACE_RESUME (reported at the return to user mode, and in the sys_enter
+// probe itself), and with getppid filtered out of 1 and 4 engines; and what
+// one clock read costs.
 // Prints one JSON object; medians of several rounds, ns per call.
 #include "utrace_bench_engine.h"
 
@@ -116,6 +118,7 @@ int main(int argc, char **argv)
         {"entry_resume_ns", UBE_ENTRY_ALL, 1},
         {"filtered_ns", UBE_ENTRY_FILTERED, 1},
         {"filtered4_ns", UBE_ENTRY_FILTERED, 4},
+        {"atomic_entry_ns", UBE_ENTRY_ATOMIC, 1},
     };
     utsname u{};
     uname(&u);
@@ -124,7 +127,7 @@ int main(int argc, char **argv)
                       ", \"rounds\": " + std::to_string(rounds);
     for (const Mode &m : modes) {
         std::vector<double> v;
-        unsigned long long cbs = 0, expect = m.mode == UBE_ENTRY_ALL ? calls : 0;
+        unsigned long long cbs = 0, expect = m.mode == UBE_ENTRY_FILTERED || !m.mode ? 0 : calls;
         for (int r = 0; r < rounds; r++) {
             v.push_back(measure(dev, m, calls, &cbs));
             // The engine must really have seen (or not seen) every call.
@@ -137,6 +140,32 @@ int main(int argc, char **argv)
         std::sort(v.begin(), v.end());
         char buf[96];
         std::snprintf(buf, sizeof(buf), ", \"%s\": %.1f", m.key, v[v.size() / 2]);
+        out += buf;
+    }
+    // What one clock read costs in the kernel (every record is stamped with
+    // ktime_get_ns()), and in user space through the vDSO, for comparison.
+    {
+        std::vector<double> kt, mf, lc, vd;
+        for (int r = 0; r < rounds; r++) {
+            ube_clocks c{};
+            c.reads = static_cast<__u32>(calls);
+            if (ioctl(dev, UBE_IOC_CLOCKS, &c))
+                die("clocks");
+            kt.push_back(c.ktime_get_ps / 1000.0);
+            mf.push_back(c.mono_fast_ps / 1000.0);
+            lc.push_back(c.local_clock_ps / 1000.0);
+            double t0 = nowNs();
+            for (long i = 0; i < calls; i++)
+                nowNs();
+            vd.push_back((nowNs() - t0) / calls);
+        }
+        for (auto *v : {&kt, &mf, &lc, &vd})
+            std::sort(v->begin(), v->end());
+        char buf[192];
+        std::snprintf(buf, sizeof(buf),
+                      ", \"ktime_get_ns\": %.1f, \"mono_fast_ns\": %.1f, \"local_clock_ns\": %.1f, "
+                      "\"vdso_clock_ns\": %.1f",
+                      kt[kt.size() / 2], mf[mf.size() / 2], lc[lc.size() / 2], vd[vd.size() / 2]);
         out += buf;
     }
     out += "}";

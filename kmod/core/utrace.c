@@ -37,6 +37,7 @@
 #include <linux/delay.h>
 #include <linux/hashtable.h>
 #include <linux/module.h>
+#include <linux/sched/clock.h>
 #include <linux/moduleparam.h>
 #include <linux/pid.h>
 #include <linux/ptrace.h>
@@ -951,6 +952,38 @@ int utrace_control_pid(struct pid *pid, struct utrace_engine *engine,
 }
 EXPORT_SYMBOL_GPL(utrace_control_pid);
 
+/* How long utrace_barrier() waits on the CPU for a running callback. */
+#define UTRACE_BARRIER_SPIN_NS (50 * NSEC_PER_USEC)
+
+/*
+ * Waits on the CPU, briefly and only while @target runs, for @engine's
+ * callback to return: most do within microseconds. The usual case is a
+ * client answering a record its callback has just queued (and woken it
+ * for) before the callback got back to the core. Sleeping a tick instead
+ * cost that round trip milliseconds. True if the callback was seen to
+ * return; the caller checks again under the lock.
+ */
+static bool utrace_barrier_spin(struct task_struct *target,
+				struct utrace_engine *engine)
+{
+	u64 end = local_clock() + UTRACE_BARRIER_SPIN_NS;
+	struct utrace *utrace;
+	bool done = false;
+
+	/* RCU keeps the utrace (freed after a grace period) while we look. */
+	rcu_read_lock();
+	utrace = task_utrace(target);
+	while (utrace) {
+		done = READ_ONCE(utrace->reporting) != engine;
+		if (done || !READ_ONCE(target->on_cpu) || need_resched() ||
+		    local_clock() > end)
+			break;
+		cpu_relax();
+	}
+	rcu_read_unlock();
+	return done;
+}
+
 /**
  * utrace_barrier - wait until an engine's callback in progress has returned
  * @target: the thread the engine is attached to
@@ -979,6 +1012,8 @@ int utrace_barrier(struct task_struct *target, struct utrace_engine *engine)
 			spin_unlock(&utrace->lock);
 			if (!ret)
 				break;
+			if (utrace_barrier_spin(target, engine))
+				continue;
 		}
 		schedule_timeout_interruptible(1);
 	} while (!signal_pending(current));

@@ -306,7 +306,7 @@ static void ud_lost(struct ud_session *s)
 	ud_wake_readers(s);
 }
 
-enum ud_wake { UD_WAKE_NONE, UD_WAKE_NOW, UD_WAKE_ARM };
+enum ud_wake { UD_WAKE_NONE, UD_WAKE_NOW, UD_WAKE_SYNC, UD_WAKE_ARM };
 
 /*
  * Caller holds s->lock, the ring has room for @h and a LOST record if one
@@ -320,8 +320,15 @@ static enum ud_wake ud_commit_locked(struct ud_session *s,
 	h->seq = ++s->seq;
 	h->time_ns = ktime_get_ns();
 	ud_ring_put_locked(s, h, h->size);
-	/* Held threads and a half-full ring do not wait for the batch. */
-	if (held || s->used >= s->ring_size / 2)
+	/*
+	 * Held threads and a half-full ring do not wait for the batch. A held
+	 * thread is about to stop: a sync wakeup lets the reader take its CPU
+	 * (as ptrace's wakeup of the tracer does) instead of waking another,
+	 * maybe idle, one.
+	 */
+	if (held)
+		return UD_WAKE_SYNC;
+	if (s->used >= s->ring_size / 2)
 		return UD_WAKE_NOW;
 	/*
 	 * The record before the look at wake_armed; the timer clears it
@@ -356,6 +363,9 @@ static void ud_wake(struct ud_session *s, enum ud_wake how)
 {
 	if (how == UD_WAKE_NOW)
 		ud_wake_readers(s);
+	else if (how == UD_WAKE_SYNC)
+		wake_up_interruptible_sync_poll(&s->read_wq,
+						EPOLLIN | EPOLLRDNORM);
 	else if (how == UD_WAKE_ARM)
 		hrtimer_start(&s->wake_timer, ns_to_ktime(UD_WAKE_DELAY_NS),
 			      HRTIMER_MODE_REL);

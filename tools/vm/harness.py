@@ -521,14 +521,15 @@ def _die_with_parent() -> None:
 def boot(kernel: Kernel, initrd: Path, outdir: Path, label: str, timeout: float,
          kvm: bool = False, smp: int = 2, mem: str = "2G",
          suites_expected: list[str] = (), filtered: bool = False,
-         log=print, net_fwd: str | None = None) -> RunResult:
+         log=print, net_fwd: str | None = None, append_extra: str = "") -> RunResult:
     """Boots, waits for power-off or the timeout, and judges the run."""
     outdir.mkdir(parents=True, exist_ok=True)
     console = outdir / "console.log"
     data = outdir / "results.b64"
     for p in (console, data):
         p.unlink(missing_ok=True)
-    cmd = qemu_cmd(kernel, initrd, console, data, kvm, smp, mem, net_fwd=net_fwd)
+    cmd = qemu_cmd(kernel, initrd, console, data, kvm, smp, mem, append_extra=append_extra,
+                   net_fwd=net_fwd)
     start = time.monotonic()
     problems: list[str] = []
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
