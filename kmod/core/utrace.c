@@ -217,7 +217,7 @@ bool utrace_core_idle(void)
 	return utrace_idle();
 }
 
-/* Caller holds rcu_read_lock(), or is @task itself. */
+/* Caller holds rcu_read_lock(), or has preemption off (an RCU reader too). */
 static struct utrace *task_utrace(struct task_struct *task)
 {
 	struct utrace *utrace;
@@ -237,6 +237,18 @@ static struct utrace *current_utrace(void)
 	utrace = task_utrace(current);
 	rcu_read_unlock();
 	return utrace;
+}
+
+/*
+ * The same from a tracepoint probe, at every syscall: preemption is off
+ * there (__DO_TRACE), and since the RCU flavours were merged (4.20) that is
+ * a read-side critical section of the RCU that frees utrace (call_rcu), so
+ * the hot path makes no rcu_read_lock()/unlock() calls.
+ */
+static struct utrace *current_utrace_in_probe(void)
+{
+	lockdep_assert_preemption_disabled();
+	return task_utrace(current);
 }
 
 unsigned long utrace_task_flags(struct task_struct *task)
@@ -2314,7 +2326,7 @@ void utrace_hook_sys_enter(struct pt_regs *regs, long id)
 		selftest_sys_enter(regs, id);
 		return;
 	}
-	utrace = current_utrace();
+	utrace = current_utrace_in_probe();
 	if (!utrace)
 		return;
 	if (unlikely(test_bit(PENDING_ENTRY, &utrace->pending)) &&
@@ -2364,7 +2376,7 @@ void utrace_hook_sys_exit(struct pt_regs *regs, long ret)
 		selftest_sys_exit(regs);
 		return;
 	}
-	utrace = current_utrace();
+	utrace = current_utrace_in_probe();
 	if (!utrace)
 		return;
 	WRITE_ONCE(utrace->in_syscall, false);

@@ -756,8 +756,8 @@ TEST_F(UtraceDev, SyscallProbesAreOnOnlyWhileSomethingIsTraced)
     lazy >> on;
     if (on != "Y")
         GTEST_SKIP() << "the module is loaded without lazy_probes=1 (the VM suites load it so: "
-                        "QEMU's multi-threaded emulation mishandles the text patching; vmtest "
-                        "bench loads it with lazy_probes=1)";
+                        "toggling the probes patches kernel text under running vCPUs, which "
+                        "QEMU's multi-threaded emulation now and then never gets out of)";
     auto probes = [] { return vmtest::coreCounter("syscall_probes"); };
     ASSERT_TRUE(vmtest::waitFor([&] { return probes() == 0; }, 5000))
         << "syscall_probes=" << probes() << " with nothing traced";
