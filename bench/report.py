@@ -38,6 +38,8 @@ def qemu() -> str:
 def fmt(v, unit=""):
     if v is None:
         return "—"
+    if isinstance(v, int) and not isinstance(v, bool):
+        v = float(v)
     if isinstance(v, float) and v >= 100:
         return f"{v:,.0f}{unit}"
     if isinstance(v, float):
@@ -52,7 +54,7 @@ def ratio(r, a, b):
 # (figure, how it reads, value function, target text, met function)
 FIGS = [
     ("B0 untraced getppid", "ns/call", lambda r: r.get("untraced_ns"), "", None),
-    ("P1 untraced, while another process is traced", "ns/call (× untraced)",
+    ("P1 untraced, module loaded (its probes on)", "ns/call (× untraced)",
      lambda r: f"{fmt(r.get('probes_on_untraced_ns'))} "
                f"({fmt(ratio(r, 'probes_on_untraced_ns', 'untraced_ns'))}×)", "", None),
     ("P1 getppid filtered out, 1 engine", "ns/call (× untraced)",
@@ -120,10 +122,20 @@ for name, unit, val, target, met in FIGS:
     lines.append(f"| {name} | {unit} | " + " | ".join(cells) + f" | {target} | {m} |")
 first = next(iter(rows.values()))
 lines += ["", "## Method", "",
+          "- Order in the boot: the baselines first (untraced getppid and dd, seccomp, strace, "
+          "ptrace), before the module is loaded, as on a machine without it; then the module "
+          "is loaded (its syscall probes registered once, at load) and utrace's figures are "
+          "taken. Nothing toggles the probes during the run.",
           f"- B0/P1: a child times `syscall(SYS_getppid)` × {first.get('calls', 'N')} calls itself "
           "(tracer set-up not counted); utrace engines are /dev/utrace user engines with "
           "syscall events on and a filter bitmap that leaves getppid out; seccomp is one "
           "`SECCOMP_RET_ALLOW` cBPF filter. Median of the rounds.",
+          "- P1 \"untraced, module loaded\": the same loop in a process nobody traces. The "
+          "module's sys_enter/sys_exit probes put every thread of the system on the kernel's "
+          "slow syscall path, the path seccomp takes too (an allow-all filter's verdict is "
+          "cached, so seccomp's figure is mostly that path): the floor of any per-thread filter "
+          "built on these probes. `lazy_probes=1` keeps them off while nothing is traced; the "
+          "bench does not use it (docs/utrace-dev.md).",
           f"- P2: `busybox dd if=/dev/zero of=/dev/null bs=1 count={first.get('dd_count', '?'):.0f}` "
           "wall time from the release of a child blocked before its exec to its exit. utrace: "
           "one report-only engine with syscall entry (arguments captured) and exit events, a "
@@ -137,11 +149,10 @@ lines += ["", "## Method", "",
           "PTRACE_SINGLESTEP + waitpid, for 1 s, median of 3.",
           "- P5: a getppid loop for 2 s with report-only entry+exit events, the client drains "
           "in 4 MiB reads from a 16 MiB queue; records per second and LOST total.",
-          "- P1 \"untraced, while another process is traced\": the same loop in a process "
-          "nobody traces while an engine is attached elsewhere. The sys_enter/sys_exit probes "
-          "are then on, which puts every thread of the system on the kernel's slow syscall "
-          "path; that is the floor of any per-thread filter built on them. With nothing "
-          "traced the module turns them off (B0 is measured so).",
+          "- The bench boots with `tsc=reliable`: under TCG the 6.1 kernel finds the vCPUs' "
+          "TSCs unsynchronized and falls back to the HPET, whose every read is emulated MMIO "
+          "(196 ns per `ktime_get_ns()` against 65 ns with the TSC, measured). Real machines "
+          "and 6.12 here keep the TSC; each record carries one timestamp.",
           "", "Raw figures: `build/bench/results-<series>.json`.", ""]
 
 
@@ -178,6 +189,44 @@ if any(splits.values()):
         cells = [fmt(float(v[i][1])) if v and v[i][1] is not None else "—"
                  for v in splits.values()]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("")
+
+
+
+def why(r):
+    """The measured reasons behind the targets that are missed."""
+    out = []
+    try:
+        u = r["untraced_ns"]
+        floor, filt, sec = r["probes_on_untraced_ns"], r["filtered_ns"], r["seccomp_allow_ns"]
+        out.append(f"P1: the slow syscall path with the probes on costs {floor / u:.2f}× on an "
+                   f"untraced thread ({floor - u:.0f} ns); seccomp's allow-all filter, on the same "
+                   f"slow path, {sec / u:.2f}× ({sec - u:.0f} ns). Filtering getppid out adds "
+                   f"{filt - floor:.0f} ns to the floor: {filt / u:.2f}× in all, "
+                   f"{filt / sec:.2f}× seccomp's. No mechanism on that path gets within 1.05×.")
+    except (KeyError, TypeError, ZeroDivisionError):
+        pass
+    try:
+        gap = r["stop_resume_ns"] - r["ptrace_roundtrip_ns"]
+        restart = r["reporting_pass.entry_resume_ns"] - r["reporting_pass.atomic_entry_ns"]
+        out.append(f"P3: {gap / 1000:.1f} µs per syscall over ptrace "
+                   f"({r['stop_resume_ns'] / r['ptrace_roundtrip_ns']:.2f}×). An entry stop "
+                   "cannot sleep in the sys_enter probe, so the syscall is skipped, the report "
+                   "made at the return to user mode and the instruction run again: "
+                   f"{restart / 1000:.2f} µs per entry against a report in the probe "
+                   "(reporting_pass: entry_resume − atomic_entry). The rest is the record "
+                   "(made, queued, read) against ptrace's wait status.")
+    except (KeyError, TypeError, ZeroDivisionError):
+        pass
+    return out
+
+
+whys = {s_: why(r) for s_, r in rows.items()}
+if any(whys.values()):
+    lines += ["## Why the missed targets are missed", ""]
+    for s_, w in whys.items():
+        for t in w:
+            lines.append(f"- {s_}: {t}")
     lines.append("")
 
 # Profiles (vmtest bench with UTRACE_BENCH_PROFILE=p1|p2|p3): the top symbols.

@@ -12,8 +12,10 @@
  *    holds one, every user engine (struct ud_engine) holds one, so a late
  *    callback or ops->release never touches freed memory. The ring buffer
  *    and the pid namespace reference are dropped at close,
- *    once no callback is inside the session (->active is 0 with ->closing
- *    set); the struct itself is freed by the last reference.
+ *    once no callback is inside the session (->closing set, then an RCU
+ *    grace period for callbacks in atomic context and ->active at 0 for
+ *    the others: see ud_enter()); the struct itself is freed by the last
+ *    reference.
  *  - struct ud_engine: one per ATTACH, the data of one core engine. It is
  *    freed in ops->release, when the core drops the engine's last
  *    reference. The handle table holds the reference utrace_attach_task()
@@ -66,7 +68,9 @@
 #include <linux/pid.h>
 #include <linux/pid_namespace.h>
 #include <linux/poll.h>
+#include <linux/preempt.h>
 #include <linux/ptrace.h>
+#include <linux/rcupdate.h>
 #include <linux/regset.h>
 #include <linux/sched.h>
 #include <linux/sched/coredump.h>
@@ -133,6 +137,7 @@ struct ud_engine {
 	u32 group;			/* the ATTACH it stems from; fixed */
 	pid_t tid;			/* s->lock */
 	pid_t tgid;			/* s->lock */
+	/* events, se_flags: written under s->lock, read also without it. */
 	u64 events;			/* s->lock; UTRACE_EV_* */
 	u64 stop_events;		/* s->lock */
 	u32 se_flags;			/* s->lock; UTRACE_SE_* */
@@ -219,12 +224,27 @@ static void ud_session_put(struct ud_session *s)
 }
 
 /*
+ * Is this callback an RCU reader (preemption or interrupts off: the syscall
+ * tracepoint, a kprobe)? Without CONFIG_PREEMPT_COUNT we cannot tell.
+ */
+static bool ud_atomic_context(void)
+{
+	return IS_ENABLED(CONFIG_PREEMPT_COUNT) && !preemptible();
+}
+
+/*
  * A callback enters the session before touching the ring or s->ns, and
- * leaves it after. Once close has set ->closing and seen ->active at 0, no
- * callback is inside or will get in. The full barriers pair with close.
+ * leaves it after. Once close has set ->closing, waited for an RCU grace
+ * period and seen ->active at 0, no callback is inside or will get in.
+ * Callbacks in atomic context (the syscall tracepoint's, at every record)
+ * are RCU readers: close's synchronize_rcu() waits for them, and they skip
+ * ->active and its two atomics. The others count themselves in ->active;
+ * the full barriers pair with close.
  */
 static bool ud_enter(struct ud_session *s)
 {
+	if (ud_atomic_context())
+		return !READ_ONCE(s->closing);
 	atomic_inc(&s->active);
 	/* active before closing: pairs with smp_mb() in release. */
 	smp_mb__after_atomic();
@@ -244,6 +264,8 @@ static void ud_exit(struct ud_session *s)
 	 * we see closing, or release sees active at 0 and does not sleep.
 	 * No wait-queue lock at every callback.
 	 */
+	if (ud_atomic_context())
+		return;
 	if (atomic_dec_and_test(&s->active) && READ_ONCE(s->closing))
 		wake_up(&s->idle_wq);
 }
@@ -483,6 +505,11 @@ static u32 ud_report(struct ud_engine *ue, struct utrace_event *h,
 	bool atomic = !preemptible();
 
 	spin_lock(&s->lock);
+	if (at == UD_HELD_ENTRY) {
+		/* A new syscall: the last entry stop's verdict is spent. */
+		ue->entry_pending = false;
+		ue->entry_args = false;
+	}
 	if (ue->stop_events & event)
 		ue->want_stop = true;
 	if (ue->want_stop && !ue->announced && !atomic) {
@@ -709,9 +736,9 @@ static u32 ud_report_syscall_entry(u32 action, struct utrace_engine *engine,
 
 	if (!ud_enter(s))
 		return sa | UTRACE_DETACH;
-	spin_lock(&s->lock);
 	if (action & UTRACE_SYSCALL_RESUMED) {
 		/* Repeated after our stop: the verdict, and no new record. */
+		spin_lock(&s->lock);
 		if (ue->entry_pending && ue->entry_abort) {
 			sa = UTRACE_SYSCALL_ABORT;
 			regs->ax = ue->entry_retval;
@@ -738,17 +765,24 @@ static u32 ud_report_syscall_entry(u32 action, struct utrace_engine *engine,
 		ret |= sa;
 		goto out;
 	}
-	ue->entry_pending = false;
-	ue->entry_args = false;
-	if (!(ue->events & UTRACE_EV_SYSCALL_ENTRY)) {
+	/*
+	 * A new syscall: no s->lock round trip of its own (ud_report() clears
+	 * the last stop's entry state under its lock). The event set is read
+	 * without the lock: a SET_EVENTS racing with this entry applies from
+	 * this one or the next.
+	 */
+	if (!(READ_ONCE(ue->events) & UTRACE_EV_SYSCALL_ENTRY)) {
+		spin_lock(&s->lock);
+		ue->entry_pending = false;
+		ue->entry_args = false;
 		ret = sa | ud_plain_action_locked(ue);
 		spin_unlock(&s->lock);
 		goto out;
 	}
-	args = ue->se_flags & UTRACE_SE_CAPTURE_ARGS;
-	spin_unlock(&s->lock);
+	args = READ_ONCE(ue->se_flags) & UTRACE_SE_CAPTURE_ARGS;
 
-	memset(&rec, 0, sizeof(rec));
+	/* Only the bytes the record uses: the union is much larger. */
+	memset(&rec, 0, UD_HDR + sizeof(rec.u.entry));
 	ud_header(ue, &rec.h, UTRACE_REC_SYSCALL_ENTRY, sizeof(rec.u.entry));
 	rec.u.entry.nr = regs->orig_ax;
 	if (args) {
@@ -776,7 +810,7 @@ static u32 ud_report_syscall_exit(u32 action, struct utrace_engine *engine,
 
 	if (!ud_enter(ue->s))
 		return UTRACE_DETACH;
-	memset(&rec, 0, sizeof(rec));
+	memset(&rec, 0, UD_HDR + sizeof(rec.u.exit));
 	ud_header(ue, &rec.h, UTRACE_REC_SYSCALL_EXIT, sizeof(rec.u.exit));
 	rec.u.exit.nr = regs->orig_ax;
 	rec.u.exit.ret = regs->ax;
@@ -1556,9 +1590,9 @@ static int ud_apply_settings(struct ud_session *s, struct ud_engine *ue,
 	spin_lock(&s->lock);
 	ret = ue->dead ? -ESRCH : 0;
 	if (!ret) {
-		ue->events = se->events;
+		WRITE_ONCE(ue->events, se->events);
 		ue->stop_events = se->stop_events;
-		ue->se_flags = se->flags & UTRACE_SE_CAPTURE_ARGS;
+		WRITE_ONCE(ue->se_flags, se->flags & UTRACE_SE_CAPTURE_ARGS);
 		old = ue->filter;
 		ue->filter = filter;
 	}
@@ -2373,6 +2407,8 @@ static int utrace_dev_release(struct inode *inode, struct file *file)
 	}
 	mutex_unlock(&s->attach_mutex);
 
+	/* Callbacks in atomic context are RCU readers (ud_enter()). */
+	synchronize_rcu();
 	wait_event(s->idle_wq, !atomic_read(&s->active));
 	/* No callback queues a record now: the last batch timer can go. */
 	hrtimer_cancel(&s->wake_timer);
