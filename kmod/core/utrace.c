@@ -1230,11 +1230,15 @@ static bool engine_wants_syscall(struct utrace_engine *engine, long nr)
 	unsigned long *filter;
 	bool ret;
 
-	/* RCU: utrace_set_syscall_filter() frees a replaced filter after it. */
-	rcu_read_lock();
+	/*
+	 * RCU: utrace_set_syscall_filter() frees a replaced filter after a
+	 * grace period. The sched flavour (preemption off) is inline, where
+	 * rcu_read_lock() is two calls under PREEMPT_RCU, at every syscall.
+	 */
+	rcu_read_lock_sched();
 	filter = READ_ONCE(engine->syscall_filter);
 	ret = !filter || (nr < UTRACE_NR_SYSCALLS && test_bit(nr, filter));
-	rcu_read_unlock();
+	rcu_read_unlock_sched();
 	return ret;
 }
 
@@ -1250,12 +1254,17 @@ static bool engine_wants_syscall(struct utrace_engine *engine, long nr)
 static bool event_answers_quiesce(const struct utrace_engine_ops *ops,
 				  struct utrace_engine *engine,
 				  const struct utrace_report *report,
-				  unsigned long want, unsigned long event)
+				  unsigned long want, unsigned long event,
+				  int *passes)
 {
 	if (!ops->quiesce_in_event || !(want & event))
 		return false;
-	if (report->sysnr >= 0 && !engine_wants_syscall(engine, report->sysnr))
-		return false;
+	if (report->sysnr >= 0) {
+		/* The filter's answer, kept for start_callback(). */
+		*passes = engine_wants_syscall(engine, report->sysnr);
+		if (!*passes)
+			return false;
+	}
 	switch (event) {
 	case UTRACE_EVENT(SYSCALL_ENTRY):
 		return ops->report_syscall_entry;
@@ -1281,6 +1290,7 @@ start_callback(struct utrace *utrace, struct utrace_report *report,
 	const struct utrace_engine_ops *ops;
 	unsigned long want;
 	bool as_signal;
+	int passes = -1;	/* the syscall filter's answer, once asked */
 
 	WRITE_ONCE(utrace->reporting, engine);
 	/* reporting before flags: utrace_barrier() must see us running. */
@@ -1298,7 +1308,8 @@ start_callback(struct utrace *utrace, struct utrace_report *report,
 	if (as_signal && (want & UTRACE_EVENT(QUIESCE)))
 		want |= event;
 	else if (((want & UTRACE_EVENT(QUIESCE)) &&
-		  !event_answers_quiesce(ops, engine, report, want, event)) ||
+		  !event_answers_quiesce(ops, engine, report, want, event,
+					 &passes)) ||
 		 ops == &utrace_detached_ops) {
 		/* Its result bits are no vote on the event's own action. */
 		u32 result = report->result;
@@ -1314,13 +1325,18 @@ start_callback(struct utrace *utrace, struct utrace_report *report,
 		/* As above; report_quiesce may have enabled this very event. */
 		smp_mb();
 		want = READ_ONCE(engine->flags);
+		/* ...or changed the filter. */
+		passes = -1;
 	}
 
 	if (want & ENGINE_STOP)
 		report->action = UTRACE_STOP;
-	if ((want & event) && report->sysnr >= 0 &&
-	    !engine_wants_syscall(engine, report->sysnr))
-		want &= ~event;
+	if ((want & event) && report->sysnr >= 0) {
+		if (passes < 0)
+			passes = engine_wants_syscall(engine, report->sysnr);
+		if (!passes)
+			want &= ~event;
+	}
 	if (want & event)
 		return ops;
 	/* Not calling: utrace_barrier() may stop waiting. */
