@@ -39,6 +39,8 @@ def fmt(v, unit=""):
     if v is None:
         return "—"
     if isinstance(v, int) and not isinstance(v, bool):
+        if v < 100:
+            return f"{v}{unit}"
         v = float(v)
     if isinstance(v, float) and v >= 100:
         return f"{v:,.0f}{unit}"
@@ -206,6 +208,12 @@ def why(r):
                    f"{filt / sec:.2f}× seccomp's. No mechanism on that path gets within 1.05×.")
     except (KeyError, TypeError, ZeroDivisionError):
         pass
+    pr = per_record(r)
+    if pr:
+        out.append(f"P2: {pr[0][1]:.0f} ns per record against a budget of {pr[-1][1]:.0f} ns for "
+                   f"3×; the kernel's slow path, the lookup and the core's dispatch take "
+                   f"{pr[1][1] + pr[2][1] + pr[3][1]:.0f} ns of it, /dev/utrace's record and its "
+                   f"reader {pr[4][1]:.0f} ns (see the split above and the P2 profile below).")
     try:
         gap = r["stop_resume_ns"] - r["ptrace_roundtrip_ns"]
         restart = r["reporting_pass.entry_resume_ns"] - r["reporting_pass.atomic_entry_ns"]
