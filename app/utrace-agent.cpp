@@ -226,7 +226,11 @@ std::string addrString(const sockaddr_storage &ss)
     auto *a = reinterpret_cast<const sockaddr_in6 *>(&ss);
     inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof(buf));
     port = ntohs(a->sin6_port);
-    return "[" + std::string(buf) + "]:" + std::to_string(port);
+    std::string s = "[";
+    s += buf;
+    s += "]:";
+    s += std::to_string(port);
+    return s;
 }
 
 // "[ADDR:]PORT" -> a bound, listening socket; -1 after logging why not.

@@ -722,8 +722,10 @@ std::string futexOp(uint64_t v)
         out += "_PRIVATE";
     if (v & 256)
         out += "|FUTEX_CLOCK_REALTIME";
-    if (uint64_t rest = v & ~uint64_t{0x1ff})
-        out += "|" + hex(rest);
+    if (uint64_t rest = v & ~uint64_t{0x1ff}) {
+        out += '|';
+        out += hex(rest);
+    }
     return out;
 }
 

@@ -350,7 +350,9 @@ std::string bitList(const std::vector<uint8_t> &b, uint64_t bits)
             continue;
         if (shown == kMaxMembers)
             return out + " ...]";
-        out += (shown++ ? " " : "") + std::to_string(bit);
+        if (shown++)
+            out += ' ';
+        out += std::to_string(bit);
     }
     return out + "]";
 }

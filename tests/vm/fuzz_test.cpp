@@ -1514,7 +1514,10 @@ TEST(UtraceDevFuzz, RandomCallsFromThreadsWhileTraceesCloneAndExit)
             if (!n)
                 continue;
             const char *name = e == 0 ? "ok" : e == kErrMax ? "other" : strerrorname_np(e);
-            line += " " + std::string(name ? name : "?") + " " + std::to_string(n);
+            line += ' ';
+            line += name ? name : "?";
+            line += ' ';
+            line += std::to_string(n);
         }
         printf("%s (total %llu)\n", line.c_str(), static_cast<unsigned long long>(total));
     }
