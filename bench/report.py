@@ -195,8 +195,8 @@ if any(splits.values()):
 
 
 
-def why(r):
-    """The measured reasons behind the targets that are missed."""
+def why(r, pr):
+    """The measured reasons behind the targets that are missed (pr: per_record(r))."""
     out = []
     try:
         u = r["untraced_ns"]
@@ -208,7 +208,6 @@ def why(r):
                    f"{filt / sec:.2f}× seccomp's. No mechanism on that path gets within 1.05×.")
     except (KeyError, TypeError, ZeroDivisionError):
         pass
-    pr = per_record(r)
     if pr:
         out.append(f"P2: {pr[0][1]:.0f} ns per record against a budget of {pr[-1][1]:.0f} ns for "
                    f"3×; the kernel's slow path, the lookup and the core's dispatch take "
@@ -229,7 +228,7 @@ def why(r):
     return out
 
 
-whys = {s_: why(r) for s_, r in rows.items()}
+whys = {s_: why(r, splits[s_]) for s_, r in rows.items()}
 if any(whys.values()):
     lines += ["## Why the missed targets are missed", ""]
     for s_, w in whys.items():

@@ -37,12 +37,12 @@
 #include <linux/delay.h>
 #include <linux/hashtable.h>
 #include <linux/module.h>
-#include <linux/sched/clock.h>
 #include <linux/moduleparam.h>
 #include <linux/pid.h>
 #include <linux/ptrace.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
+#include <linux/sched/clock.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/sched/task_stack.h>
@@ -1243,28 +1243,15 @@ static bool engine_wants_syscall(struct utrace_engine *engine, long nr)
 }
 
 /*
- * Starts one engine's part of a pass: the report_quiesce call (for QUIESCE
- * engines and detached ones), then whether the engine wants @event itself.
- * Returns the ops to call, or NULL to skip the engine.
- */
-/*
  * Will @engine's own callback for @event run, and does the engine let it
  * answer for report_quiesce (utrace_engine_ops.quiesce_in_event)?
  */
 static bool event_answers_quiesce(const struct utrace_engine_ops *ops,
-				  struct utrace_engine *engine,
-				  const struct utrace_report *report,
 				  unsigned long want, unsigned long event,
-				  int *passes)
+				  bool passes)
 {
-	if (!ops->quiesce_in_event || !(want & event))
+	if (!ops->quiesce_in_event || !(want & event) || !passes)
 		return false;
-	if (report->sysnr >= 0) {
-		/* The filter's answer, kept for start_callback(). */
-		*passes = engine_wants_syscall(engine, report->sysnr);
-		if (!*passes)
-			return false;
-	}
 	switch (event) {
 	case UTRACE_EVENT(SYSCALL_ENTRY):
 		return ops->report_syscall_entry;
@@ -1283,6 +1270,11 @@ static bool event_answers_quiesce(const struct utrace_engine_ops *ops,
 	}
 }
 
+/*
+ * Starts one engine's part of a pass: the report_quiesce call (for QUIESCE
+ * engines and detached ones), then whether the engine wants @event itself.
+ * Returns the ops to call, or NULL to skip the engine.
+ */
 static const struct utrace_engine_ops *
 start_callback(struct utrace *utrace, struct utrace_report *report,
 	       struct utrace_engine *engine, unsigned long event)
@@ -1290,7 +1282,9 @@ start_callback(struct utrace *utrace, struct utrace_report *report,
 	const struct utrace_engine_ops *ops;
 	unsigned long want;
 	bool as_signal;
-	int passes = -1;	/* the syscall filter's answer, once asked */
+	/* Does the engine's syscall filter let this syscall through? */
+	bool passes = report->sysnr < 0 ||
+		      engine_wants_syscall(engine, report->sysnr);
 
 	WRITE_ONCE(utrace->reporting, engine);
 	/* reporting before flags: utrace_barrier() must see us running. */
@@ -1308,8 +1302,7 @@ start_callback(struct utrace *utrace, struct utrace_report *report,
 	if (as_signal && (want & UTRACE_EVENT(QUIESCE)))
 		want |= event;
 	else if (((want & UTRACE_EVENT(QUIESCE)) &&
-		  !event_answers_quiesce(ops, engine, report, want, event,
-					 &passes)) ||
+		  !event_answers_quiesce(ops, want, event, passes)) ||
 		 ops == &utrace_detached_ops) {
 		/* Its result bits are no vote on the event's own action. */
 		u32 result = report->result;
@@ -1326,17 +1319,14 @@ start_callback(struct utrace *utrace, struct utrace_report *report,
 		smp_mb();
 		want = READ_ONCE(engine->flags);
 		/* ...or changed the filter. */
-		passes = -1;
+		if (report->sysnr >= 0)
+			passes = engine_wants_syscall(engine, report->sysnr);
 	}
 
 	if (want & ENGINE_STOP)
 		report->action = UTRACE_STOP;
-	if ((want & event) && report->sysnr >= 0) {
-		if (passes < 0)
-			passes = engine_wants_syscall(engine, report->sysnr);
-		if (!passes)
-			want &= ~event;
-	}
+	if (!passes)
+		want &= ~event;
 	if (want & event)
 		return ops;
 	/* Not calling: utrace_barrier() may stop waiting. */

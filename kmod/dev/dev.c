@@ -449,11 +449,18 @@ static enum hrtimer_restart ud_wake_timer_fn(struct hrtimer *timer)
 /* ---------------------------------------------------------------------- */
 /* The user engine's callbacks. All but report_reap run in the thread. */
 
-/* Header of a record about current. Caller is inside the session. */
+/*
+ * Header of a record about current. Caller is inside the session, and fills
+ * the payload after: the record is zeroed first, header, payload and the
+ * padding to its aligned size, exactly the bytes that reach user space.
+ */
 static void ud_header(struct ud_engine *ue, struct utrace_event *h, u16 type,
 		      size_t payload)
 {
-	h->size = ALIGN(UD_HDR + payload, UD_REC_ALIGN);
+	u32 size = ALIGN(UD_HDR + payload, UD_REC_ALIGN);
+
+	memset(h, 0, size);
+	h->size = size;
 	h->type = type;
 	h->handle = ue->handle;
 	if (ue->s->ns == &init_pid_ns) {
@@ -502,7 +509,7 @@ static u32 ud_report(struct ud_engine *ue, struct utrace_event *h,
 	 * raced in is announced instead by the resume report at the return
 	 * to user mode (a QUIESCE record), where the thread stops.
 	 */
-	bool atomic = !preemptible();
+	bool atomic = ud_atomic_context();
 
 	spin_lock(&s->lock);
 	if (at == UD_HELD_ENTRY) {
@@ -571,7 +578,6 @@ static u32 ud_resume_point(struct ud_engine *ue)
 	spin_unlock(&s->lock);
 
 	if (type) {
-		memset(&rec, 0, sizeof(rec));
 		ud_header(ue, &rec.h, type, 0);
 		rec.h.flags = UTRACE_REC_HELD;
 		ud_queue(s, &rec.h, true);
@@ -706,7 +712,6 @@ static u32 ud_report_signal(u32 action, struct utrace_engine *engine,
 	}
 	spin_unlock(&s->lock);
 
-	memset(&rec, 0, sizeof(rec));
 	ud_header(ue, &rec.h, UTRACE_REC_SIGNAL, sizeof(rec.u.sig));
 	rec.u.sig.signo = info->si_signo;
 	rec.u.sig.code = info->si_code;
@@ -781,8 +786,6 @@ static u32 ud_report_syscall_entry(u32 action, struct utrace_engine *engine,
 	}
 	args = READ_ONCE(ue->se_flags) & UTRACE_SE_CAPTURE_ARGS;
 
-	/* Only the bytes the record uses: the union is much larger. */
-	memset(&rec, 0, UD_HDR + sizeof(rec.u.entry));
 	ud_header(ue, &rec.h, UTRACE_REC_SYSCALL_ENTRY, sizeof(rec.u.entry));
 	rec.u.entry.nr = regs->orig_ax;
 	if (args) {
@@ -810,7 +813,6 @@ static u32 ud_report_syscall_exit(u32 action, struct utrace_engine *engine,
 
 	if (!ud_enter(ue->s))
 		return UTRACE_DETACH;
-	memset(&rec, 0, UD_HDR + sizeof(rec.u.exit));
 	ud_header(ue, &rec.h, UTRACE_REC_SYSCALL_EXIT, sizeof(rec.u.exit));
 	rec.u.exit.nr = regs->orig_ax;
 	rec.u.exit.ret = regs->ax;
@@ -913,7 +915,6 @@ static u32 ud_report_clone(u32 action, struct utrace_engine *engine,
 		ret = ud_plain_action(ue);
 		goto out;
 	}
-	memset(&rec, 0, sizeof(rec));
 	ud_header(ue, &rec.h, UTRACE_REC_CLONE, sizeof(rec.u.clone));
 	rec.u.clone.child_tid = task_pid_nr_ns(child, ue->s->ns);
 	rec.u.clone.child_handle = handle;
@@ -972,7 +973,7 @@ static u32 ud_report_exec(u32 action, struct utrace_engine *engine,
 		goto out;
 	}
 
-	h = kzalloc(UTRACE_EVENT_MAX_SIZE, GFP_KERNEL);
+	h = kmalloc(UTRACE_EVENT_MAX_SIZE, GFP_KERNEL);	/* ud_header() zeroes */
 	buf = kmalloc(PATH_MAX, GFP_KERNEL);
 	if (!h || !buf) {
 		kfree(h);
@@ -1015,7 +1016,6 @@ static u32 ud_report_exit(u32 action, struct utrace_engine *engine,
 
 	if (!ud_enter(ue->s))
 		return UTRACE_DETACH;
-	memset(&rec, 0, sizeof(rec));
 	ud_header(ue, &rec.h, UTRACE_REC_EXIT, sizeof(rec.u.code));
 	rec.u.code.code = orig_code;
 	ret = ud_report(ue, &rec.h, UTRACE_EV_EXIT, UD_HELD_OTHER, 0);
@@ -1036,7 +1036,6 @@ static u32 ud_report_death(struct utrace_engine *engine, bool group_dead,
 	ue->dead = true;
 	ue->want_stop = false;
 	spin_unlock(&s->lock);
-	memset(&rec, 0, sizeof(rec));
 	ud_header(ue, &rec.h, UTRACE_REC_DEATH, sizeof(rec.u.death));
 	rec.u.death.group_dead = group_dead;
 	rec.u.death.signal = signal;

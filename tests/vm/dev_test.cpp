@@ -252,8 +252,10 @@ protected:
         return r < 0 ? -errno : r;
     }
 
-    // Reads whatever records are queued (waiting up to `ms` for the first).
-    bool fill(int ms)
+    // One read() of whatever records are queued (waiting up to `ms` for the
+    // first), each whole record handed to `fn`; false if none came or one
+    // was malformed.
+    bool readRecords(int ms, const std::function<void(const Rec &)> &fn)
     {
         pollfd p{fd_, POLLIN, 0};
         if (poll(&p, 1, ms) != 1)
@@ -268,13 +270,21 @@ protected:
             EXPECT_EQ(r.h.size % 8, 0u);
             if (r.h.size < sizeof(r.h) || off + r.h.size > n)
                 return false;
-            EXPECT_EQ(r.h.seq, lastSeq_ + 1) << "sequence numbers have no gaps";
-            lastSeq_ = r.h.seq;
             r.payload.assign(&buf[off + sizeof(r.h)], &buf[off + r.h.size]);
-            backlog_.push_back(r);
+            fn(r);
             off += r.h.size;
         }
-        return true;
+        return n > 0;
+    }
+
+    // Reads whatever records are queued (waiting up to `ms` for the first).
+    bool fill(int ms)
+    {
+        return readRecords(ms, [&](const Rec &r) {
+            EXPECT_EQ(r.h.seq, lastSeq_ + 1) << "sequence numbers have no gaps";
+            lastSeq_ = r.h.seq;
+            backlog_.push_back(r);
+        });
     }
 
     // The next record of `type` (others before it are dropped), or false.
@@ -626,25 +636,13 @@ TEST_F(UtraceDev, RequestsFromAnotherThreadNeverDelayAnEntryReport)
     sendTo(c, 1);
     long wrong = -1;
     unsigned long requests = 0, entries = 0;
-    std::vector<unsigned char> buf(1 << 16);
     alarm(120);
     while (!recvFrom(c, &wrong, 0)) {
         for (int i = 0; i < 64; i++) {
             ASSERT_EQ(control(h, UTRACE_CTL_REPORT), 0);
             requests++;
         }
-        pollfd p{fd_, POLLIN, 0};
-        if (poll(&p, 1, 0) == 1) {
-            ssize_t n = read(fd_, buf.data(), buf.size());
-            ASSERT_GT(n, 0) << strerror(errno);
-            for (ssize_t off = 0; off + (ssize_t)sizeof(utrace_event) <= n;) {
-                utrace_event e;
-                std::memcpy(&e, &buf[off], sizeof(e));
-                ASSERT_GE(e.size, sizeof(e));
-                entries += e.type == UTRACE_REC_SYSCALL_ENTRY;
-                off += e.size;
-            }
-        }
+        readRecords(0, [&](const Rec &r) { entries += r.h.type == UTRACE_REC_SYSCALL_ENTRY; });
     }
     long calls = 0;
     ASSERT_TRUE(recvFrom(c, &calls));
@@ -714,26 +712,13 @@ TEST_F(UtraceDev, AnExecDuringSignalReportsKillsOnlyTheOtherThreads)
     alarm(300);
     long killed = -1, other = -1;
     unsigned long signals = 0, sigkills = 0;
-    std::vector<unsigned char> buf(1 << 16);
     while (!recvFrom(c, &killed, 0)) {
-        pollfd p{fd_, POLLIN, 0};
-        if (poll(&p, 1, 100) != 1)
-            continue;
-        ssize_t n = read(fd_, buf.data(), buf.size());
-        ASSERT_GT(n, 0) << strerror(errno);
-        for (ssize_t off = 0; off + (ssize_t)sizeof(utrace_event) <= n;) {
-            utrace_event e;
-            std::memcpy(&e, &buf[off], sizeof(e));
-            ASSERT_GE(e.size, sizeof(e));
-            if (e.type == UTRACE_REC_SIGNAL &&
-                off + (ssize_t)(sizeof(e) + sizeof(utrace_ev_signal)) <= n) {
-                utrace_ev_signal sg;
-                std::memcpy(&sg, &buf[off + sizeof(e)], sizeof(sg));
-                signals++;
-                sigkills += sg.signo == SIGKILL;
-            }
-            off += e.size;
-        }
+        readRecords(100, [&](const Rec &r) {
+            if (r.h.type != UTRACE_REC_SIGNAL)
+                return;
+            signals++;
+            sigkills += r.as<utrace_ev_signal>().signo == SIGKILL;
+        });
     }
     ASSERT_TRUE(recvFrom(c, &other));
     EXPECT_EQ(killed, 0) << "of " << kRounds
