@@ -568,8 +568,21 @@ int main()
                 repeat(rounds, [&] { return runReported(ddArgv(ddCount)).seconds; }));
         else if (w == "p3")
             put("stop_resume_ns", repeat(rounds, [&] { return loopStopResume(stopCalls); }));
-        else
-            die("UTRACE_BENCH_PROFILE: p1, p2 or p3");
+        else if (w == "stress") {
+            // The traced phase's sessions back to back, to shake out hangs
+            // that need one workload's leftovers (vmtest's watchdog names them).
+            long n = envLong("UTRACE_BENCH_STRESS", 20);
+            for (long i = 0; i < n; i++) {
+                std::fprintf(stderr, "utrace_bench: stress round %ld of %ld\n", i + 1, n);
+                loopFiltered(calls / 4, 4);
+                runReported(ddArgv(ddCount / 4));
+                loopStopResume(stopCalls);
+                stepsUtrace(0.2);
+                stream(0.3);
+            }
+            put("stress_rounds", static_cast<double>(n));
+        } else
+            die("UTRACE_BENCH_PROFILE: p1, p2, p3 or stress");
         json += "}";
         std::printf("%s\n", json.c_str());
         return 0;

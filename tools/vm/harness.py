@@ -276,6 +276,32 @@ load_module() {
     fi
 }
 
+# watchdog_start SECONDS NAME: if the step NAME is still running after
+# SECONDS, print every task's kernel stack (and sysrq-w's blocked tasks) to
+# the console, record the failure and kill the step's processes, so a hang
+# is named with where it sleeps and the results still come home. The step
+# calls watchdog_stop when it ends; a watchdog still asleep at power-off
+# does not hold it up (poweroff -f).
+watchdog_start() {
+    ( sleep "$1"
+      echo "UTRACE-HARNESS: watchdog: $2 still running after $1 s; kernel stacks:"
+      for t in /proc/[0-9]*/task/[0-9]*; do
+          [ -e "$t/exe" ] || continue    # user tasks only
+          st=$(sed -n 's/^State:[[:space:]]*//p' "$t/status" 2>/dev/null)
+          case "$st" in R*|D*|S*|T*|t*) ;; *) continue ;; esac
+          echo "--- ${t#/proc/} $(cat "$t/comm" 2>/dev/null) $st wchan=$(cat "$t/wchan" 2>/dev/null)"
+          cat "$t/stack" 2>/dev/null
+      done
+      echo w > /proc/sysrq-trigger
+      harness_fail "watchdog: $2 still running after $1 s (kernel stacks on the console)"
+      for n in $3; do killall -9 "$n" 2>/dev/null; done ) &
+    watchdog_pid=$!
+}
+
+watchdog_stop() {
+    kill "$watchdog_pid" 2>/dev/null
+}
+
 # run_gtest PATH: a statically linked GoogleTest binary; XML into /results.
 run_gtest() {
     name=$(basename "$1")
