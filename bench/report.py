@@ -136,8 +136,9 @@ lines += ["", "## Method", "",
           "module's sys_enter/sys_exit probes put every thread of the system on the kernel's "
           "slow syscall path, the path seccomp takes too (an allow-all filter's verdict is "
           "cached, so seccomp's figure is mostly that path): the floor of any per-thread filter "
-          "built on these probes. `lazy_probes=1` keeps them off while nothing is traced; the "
-          "bench does not use it (docs/utrace-dev.md).",
+          "built on these probes. By default (`lazy_probes`) the module keeps them off while "
+          "nothing is traced; the bench loads it with `lazy_probes=0`, so that nothing is "
+          "toggled under its loops (docs/utrace-dev.md).",
           f"- P2: `busybox dd if=/dev/zero of=/dev/null bs=1 count={first.get('dd_count', '?'):.0f}` "
           "wall time from the release of a child blocked before its exec to its exit. utrace: "
           "one report-only engine with syscall entry (arguments captured) and exit events, a "

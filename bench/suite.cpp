@@ -590,10 +590,8 @@ int main()
 
     // Two phases in one boot (vmtest bench): the baselines with the module
     // not loaded yet, nothing of ours on any path; then utrace's figures with
-    // it loaded (its syscall probes registered at load, while the guest is
-    // idle). Toggling the probes during the run patched kernel text under
-    // busy vCPUs, which QEMU's multi-threaded TCG now and then never got out
-    // of (see docs/utrace-dev.md, lazy_probes).
+    // it loaded with lazy_probes=0 (its syscall probes registered at load,
+    // while the guest is idle, and never toggled under a timed loop).
     const std::string phase = getenv("UTRACE_BENCH_PHASE") ? getenv("UTRACE_BENCH_PHASE") : "";
     if (phase != "baseline" && phase != "traced")
         die("UTRACE_BENCH_PHASE: baseline (module not loaded) or traced");

@@ -223,11 +223,12 @@ static void tp_unregister(struct utrace_tp *t)
  * them), traced or not. With lazy_probes those two are on only while the
  * core has some thread's state: from the first attach until a second after
  * the last state is freed (the delay spares attach/detach loops the
- * re-registering). Not by default: turning a tracepoint on or off patches
- * kernel text while other CPUs run through it, which QEMU's multi-threaded
- * software emulation (our test VMs) gets wrong: seen as CPUs stuck for good
- * on the patched jump in syscall_trace_enter(). On hardware it is routine
- * (perf does it all the time).
+ * re-registering). The default: a machine that traces nothing pays
+ * nothing. lazy_probes=0 keeps them for as long as the module is loaded
+ * (the bench measures so, with nothing toggled under its loops). Turning a
+ * tracepoint on or off patches kernel text under running CPUs; QEMU before
+ * 10 mishandled that under multi-threaded TCG (vCPUs stuck for good on the
+ * patched jump in syscall_trace_enter()), hence tools/install-deps' QEMU.
  *
  * syscall_hooks_mutex serialises turning them on and off; syscall_hooks_on
  * is written under it and read without it on the attach fast path.
@@ -235,10 +236,10 @@ static void tp_unregister(struct utrace_tp *t)
  * reap may run with preemption disabled) against module exit setting
  * syscall_hooks_dead: after that, nobody queues it again.
  */
-static bool lazy_probes;
+static bool lazy_probes = true;
 module_param(lazy_probes, bool, 0444);
 MODULE_PARM_DESC(lazy_probes,
-		 "sys_enter/sys_exit probes only while some thread is traced (default: while loaded)");
+		 "sys_enter/sys_exit probes only while some thread is traced (default; 0: while loaded)");
 
 static DEFINE_MUTEX(syscall_hooks_mutex);
 static DEFINE_SPINLOCK(syscall_hooks_qlock);

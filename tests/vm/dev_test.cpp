@@ -740,9 +740,8 @@ TEST_F(UtraceDev, SyscallProbesAreOnOnlyWhileSomethingIsTraced)
     std::string on;
     lazy >> on;
     if (on != "Y")
-        GTEST_SKIP() << "the module is loaded without lazy_probes=1 (the VM suites load it so: "
-                        "toggling the probes patches kernel text under running vCPUs, which "
-                        "QEMU's multi-threaded emulation now and then never gets out of)";
+        GTEST_SKIP() << "the module is loaded with lazy_probes=0: its probes stay on while "
+                        "it is loaded";
     auto probes = [] { return vmtest::coreCounter("syscall_probes"); };
     ASSERT_TRUE(vmtest::waitFor([&] { return probes() == 0; }, 5000))
         << "syscall_probes=" << probes() << " with nothing traced";

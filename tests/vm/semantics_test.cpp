@@ -15,12 +15,14 @@
 #include <fcntl.h>
 #include <fstream>
 #include <functional>
+#include <new>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sstream>
 #include <string>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -397,13 +399,29 @@ protected:
         return pid;
     }
 
-    // Spins in user mode and never makes a syscall.
+    // Spins in user mode and never makes a syscall once this returns: the
+    // child's own syscalls (setpgid in forkKid) are behind it by then. A
+    // syscall after an attach would be an event pass, which takes a pending
+    // UTRACE_REPORT as utrace's start_report() did (its report_quiesce
+    // answers it), so a test's REPORT would get no event-0 report.
     pid_t spinner()
     {
-        return forkKid([] {
+        void *m = mmap(nullptr, sizeof(std::atomic<int>), PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) {
+            ADD_FAILURE() << "mmap: " << strerror(errno);
+            return -1;
+        }
+        auto *ready = new (m) std::atomic<int>(0);
+        pid_t pid = forkKid([ready] {
+            ready->store(1);
             for (;;)
                 asm volatile("" ::: "memory");
         });
+        EXPECT_TRUE(pid > 0 && waitFor([&] { return ready->load() == 1; }))
+            << "the spinner did not start";
+        munmap(m, sizeof(std::atomic<int>));
+        return pid;
     }
 
     // Loops on getppid(): a syscall entry and exit every few hundred ns.

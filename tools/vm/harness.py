@@ -512,6 +512,27 @@ def kvm_usable() -> bool:
     return os.access("/dev/kvm", os.R_OK | os.W_OK)
 
 
+# Under multi-threaded TCG, QEMU before 10 now and then runs stale code on
+# one vCPU after the other patched it (text_poke_bp, at every static key or
+# tracepoint switched): "Oops: int3", or a vCPU spinning for good in the
+# patched function. tools/install-deps installs 10 from bookworm-backports.
+QEMU_MIN_MAJOR = 10
+
+
+def check_qemu() -> None:
+    try:
+        out = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True,
+                             text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        raise HarnessError("qemu-system-x86_64 is not installed; run tools/install-deps")
+    m = re.search(r"version (\d+)\.", out)
+    if not m or int(m.group(1)) < QEMU_MIN_MAJOR:
+        raise HarnessError(
+            f"QEMU {m.group(1) if m else '?'} runs stale guest code after the kernel patches "
+            f"its text under TCG (oopses and hangs that are not ours); run tools/install-deps "
+            f"for QEMU {QEMU_MIN_MAJOR} or newer from bookworm-backports")
+
+
 def qemu_cmd(kernel: Kernel, initrd: Path, console: Path | None, data: Path | None,
              kvm: bool, smp: int, mem: str, append_extra: str = "",
              interactive: bool = False, net_fwd: str | None = None) -> list[str]:
@@ -523,6 +544,7 @@ def qemu_cmd(kernel: Kernel, initrd: Path, console: Path | None, data: Path | No
     if kvm:
         cmd += ["-accel", "kvm", "-cpu", "host"]
     else:
+        check_qemu()
         cmd += ["-accel", "tcg,thread=multi", "-cpu", "max"]
     if interactive:
         cmd += ["-serial", "mon:stdio"]
