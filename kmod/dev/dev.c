@@ -273,9 +273,19 @@ static void ud_exit(struct ud_session *s)
 /* ---------------------------------------------------------------------- */
 /* The ring: whole records, 8-byte aligned, oldest at ->tail. */
 
+/*
+ * An offset into the ring from one below 2 * size (tail < size, and what
+ * is added never exceeds used <= size): a compare, not a division, at
+ * every record.
+ */
+static u32 ud_ring_wrap(u32 pos, u32 size)
+{
+	return pos >= size ? pos - size : pos;
+}
+
 static void ud_ring_put_locked(struct ud_session *s, const void *src, u32 len)
 {
-	u32 head = (s->tail + s->used) % s->ring_size;
+	u32 head = ud_ring_wrap(s->tail + s->used, s->ring_size);
 	u32 first = min(len, s->ring_size - head);
 
 	memcpy(s->ring + head, src, first);
@@ -289,7 +299,7 @@ static void ud_ring_get_locked(struct ud_session *s, void *dst, u32 len)
 
 	memcpy(dst, s->ring + s->tail, first);
 	memcpy((u8 *)dst + first, s->ring, len - first);
-	s->tail = (s->tail + len) % s->ring_size;
+	s->tail = ud_ring_wrap(s->tail + len, s->ring_size);
 	s->used -= len;
 }
 
@@ -2306,7 +2316,8 @@ static ssize_t utrace_dev_read(struct file *file, char __user *buf,
 	 * multiple of 8 bytes: a header's size field never wraps.
 	 */
 	for (n = 0; n < used; n += size) {
-		memcpy(&size, ring + (tail + n) % ring_size, sizeof(size));
+		memcpy(&size, ring + ud_ring_wrap(tail + n, ring_size),
+		       sizeof(size));
 		if (size > count - n)
 			break;
 	}
@@ -2322,7 +2333,7 @@ static ssize_t utrace_dev_read(struct file *file, char __user *buf,
 		goto out;
 	}
 	spin_lock(&s->lock);
-	s->tail = (tail + n) % ring_size;
+	s->tail = ud_ring_wrap(tail + n, ring_size);
 	s->used -= n;
 	spin_unlock(&s->lock);
 	/* Held threads waiting for room; a barrier orders used before it. */

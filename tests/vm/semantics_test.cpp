@@ -15,8 +15,8 @@
 #include <fcntl.h>
 #include <fstream>
 #include <functional>
-#include <new>
 #include <gtest/gtest.h>
+#include <new>
 #include <poll.h>
 #include <pthread.h>
 #include <sstream>
