@@ -379,6 +379,8 @@ public:
             }
             if (e)
                 handle(*e);
+            else if (lostSeen_)
+                forgetTheDeadAfterLoss();
         }
         std::fflush(out_);
         if (launched_) {
@@ -444,6 +446,25 @@ private:
     };
 
     bool done() const { return live_.empty(); }
+
+    // After the kernel dropped records, a death record may have been among
+    // them: with nothing to read, ask the engines themselves. When every
+    // traced thread is dead, there is nothing left to wait for.
+    void forgetTheDeadAfterLoss()
+    {
+        std::vector<utrace::EngineInfo> list;
+        try {
+            list = s_.engines();
+        } catch (const utrace::Error &) {
+            return;
+        }
+        for (const auto &i : list)
+            if (i.state != utrace::EngineInfo::Dead)
+                return;
+        std::fprintf(stderr, "utrace: every traced thread has ended (their exit records were "
+                             "among the dropped ones)\n");
+        live_.clear();
+    }
 
     void detachAll()
     {
@@ -574,6 +595,7 @@ private:
             if (d->groupDead)
                 live_.erase(e.tgid);
         } else if (auto *l = e.get<utrace::Lost>()) {
+            lostSeen_ = true;
             std::fprintf(stderr, "utrace: the kernel dropped %llu records (queue full)\n",
                          static_cast<unsigned long long>(l->count));
         }
@@ -775,6 +797,7 @@ private:
     FILE *out_;
     std::optional<utrace::Process> launched_;
     std::set<pid_t> live_;
+    bool lostSeen_ = false; // a Lost record came: death records may be missing
     std::map<pid_t, Pending> pending_;
     bool multiThreaded_ = false;
     std::unique_ptr<utrace::Symbolizer> symbolizer_;

@@ -9,6 +9,9 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <linux/utrace.h>
+#include <utrace/error.hpp>
+#include <utrace/event.hpp>
+#include <utrace/session.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -342,6 +345,45 @@ StreamResult runReported(const std::vector<std::string> &argv)
     return r;
 }
 
+// The same dd through the client library (libutraceclient), as a program
+// using it would: launched held at its first instruction, syscall events
+// with arguments, every record parsed into an Event and thrown away.
+StreamResult runReportedLib(const std::vector<std::string> &argv)
+{
+    auto s = utrace::Session::open("local");
+    utrace::Process p = [&] {
+        // dd's summary on stderr would land in the bench's progress log.
+        int saved = dup(2), null = open("/dev/null", O_WRONLY);
+        dup2(null, 2);
+        close(null);
+        utrace::Process lp = s->launch(utrace::LaunchSpec(argv));
+        dup2(saved, 2);
+        close(saved);
+        return lp;
+    }();
+    p.setEvents(utrace::ev::Syscall | utrace::ev::Exit, utrace::ev::None, true);
+    StreamResult r;
+    double t0 = nowNs();
+    p.resume();
+    for (bool exited = false; !exited;) {
+        pollfd pf{s->fd(), POLLIN, 0};
+        ::poll(&pf, 1, 50);
+        for (const utrace::Event &e : s->poll()) {
+            r.records++;
+            if (const auto *l = e.get<utrace::Lost>())
+                r.lost += l->count;
+            if (e.is<utrace::Exit>() && e.tid == p.pid()) {
+                r.seconds = (nowNs() - t0) / 1e9;
+                exited = true;
+            }
+        }
+    }
+    std::optional<int> st = p.exitStatus(true);
+    if (!st || !WIFEXITED(*st) || WEXITSTATUS(*st))
+        die("dd under the library failed");
+    return r;
+}
+
 // ---------------------------------------------------------------------------
 // P3: a stop and a resume at every syscall entry and exit, against a minimal
 // PTRACE_SYSCALL tracer. Both stop twice per getppid.
@@ -371,6 +413,30 @@ double loopStopResume(long calls)
     }
     double ns = c.result();
     d.control(h, UTRACE_CTL_DETACH);
+    c.wait();
+    return ns;
+}
+
+// The same loop through the client library: Engine::setEvents with the
+// syscall filter, Session::wait, Engine::resume.
+double loopStopResumeLib(long calls)
+{
+    Child c = Child::spawn([&](int res) { getppidLoop(res, calls); });
+    auto s = utrace::Session::open("local");
+    utrace::Engine e = s->attach(c.pid);
+    e.setSyscallFilterNumbers({SYS_getppid});
+    e.setEvents(utrace::ev::Syscall, utrace::ev::Syscall, false);
+    c.go();
+    long stops = 0;
+    while (stops < 2 * calls) {
+        std::optional<utrace::Event> ev = s->wait(-1);
+        if (ev && ev->held) {
+            stops++;
+            s->engineOf(ev->handle).resume();
+        }
+    }
+    double ns = c.result();
+    e.detach();
     c.wait();
     return ns;
 }
@@ -544,7 +610,8 @@ int main()
     // ratio definition: traced over untraced wall time of the same dd).
     const long straceCount = envLong("UTRACE_BENCH_STRACE_DD_COUNT", 20000);
     const int rounds = static_cast<int>(envLong("UTRACE_BENCH_ROUNDS", 5));
-    const char *strace = "/tools/strace"; // Debian's, with its libraries (vmtest bench)
+    const char *strace = "/tools/strace";  // Debian's, with its libraries (vmtest bench)
+    const char *cliPath = "/tools/utrace"; // our CLI, statically linked
 
     std::string json = "{";
     auto put = [&](const char *k, double v) {
@@ -616,6 +683,7 @@ int main()
             for (auto &s : ddArgv(straceCount))
                 a.push_back(s);
             double sb = repeat(sr, [&] { return runWall(a); });
+            put("dd_small_untraced_s", ddSmall);
             put("strace_dd_count", static_cast<double>(straceCount));
             put("strace_dd_ratio", st / ddSmall);
             put("strace_seccomp_dd_ratio", sb / ddSmall);
@@ -639,10 +707,28 @@ int main()
             }));
         put("report_all_dd_records", static_cast<double>(last.records));
         put("report_all_dd_lost", static_cast<double>(last.lost));
+        // ... through the client library, and with the CLI: report-only
+        // (--no-stop) on the same dd, and strace-like (holding where it
+        // reads strings from memory) on strace's shorter dd.
+        std::fprintf(stderr, "utrace_bench: P2 dd, library and CLI...\n");
+        put("report_all_dd_lib_s", repeat(rounds, [&] {
+                last = runReportedLib(ddArgv(ddCount));
+                return last.seconds;
+            }));
+        put("report_all_dd_lib_lost", static_cast<double>(last.lost));
+        std::vector<std::string> cli = {cliPath, "-f", "--no-stop", "-o", "/dev/null", "--"};
+        for (auto &a : ddArgv(ddCount))
+            cli.push_back(a);
+        put("cli_dd_s", repeat(rounds, [&] { return runWall(cli); }));
+        cli = {cliPath, "-f", "-o", "/dev/null", "--"};
+        for (auto &a : ddArgv(straceCount))
+            cli.push_back(a);
+        put("cli_decode_dd_s", repeat(std::max(1, rounds / 2), [&] { return runWall(cli); }));
 
         // P3
         std::fprintf(stderr, "utrace_bench: P3 stop+resume...\n");
         put("stop_resume_ns", repeat(rounds, [&] { return loopStopResume(stopCalls); }));
+        put("stop_resume_lib_ns", repeat(rounds, [&] { return loopStopResumeLib(stopCalls); }));
 
         // P4
         std::fprintf(stderr, "utrace_bench: P4 single-step...\n");

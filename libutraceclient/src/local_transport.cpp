@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <poll.h>
 #include <signal.h>
@@ -339,14 +340,15 @@ public:
     {
         timespec start{};
         clock_gettime(CLOCK_MONOTONIC, &start);
-        std::vector<uint8_t> buf(256 << 10);
-        static_assert(UTRACE_EVENT_MAX_SIZE < (256 << 10));
+        static_assert(UTRACE_EVENT_MAX_SIZE < kReadBytes);
+        // One buffer for every read, never zeroed: a streaming client reads
+        // about once per millisecond, and 256 KiB of memset each time showed.
+        if (!readBuf_)
+            readBuf_ = std::make_unique_for_overwrite<uint8_t[]>(kReadBytes);
         for (;;) {
-            ssize_t n = ::read(fd_, buf.data(), buf.size());
-            if (n > 0) {
-                buf.resize(size_t(n));
-                return buf;
-            }
+            ssize_t n = ::read(fd_, readBuf_.get(), kReadBytes);
+            if (n > 0)
+                return std::vector<uint8_t>(readBuf_.get(), readBuf_.get() + n);
             if (n < 0 && errno != EAGAIN && errno != EINTR)
                 throwSys(errno, "read events from " + device_);
             int left = timeoutMs;
@@ -673,8 +675,10 @@ private:
         return tids;
     }
 
+    static constexpr size_t kReadBytes = 256 << 10;
     std::string device_;
     int fd_ = -1;
+    std::unique_ptr<uint8_t[]> readBuf_;
     DeviceInfo info_;
     std::mutex launchMutex_;
     std::map<pid_t, Launched> launched_;

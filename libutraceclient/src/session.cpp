@@ -853,7 +853,11 @@ int Session::fd()
 
 std::vector<Event> Session::poll()
 {
-    while (d_->pump(0)) {
+    // A bounded batch (a few reads of up to 256 KiB): against a thread that
+    // reports faster than we parse, draining until the fd is empty would
+    // never return, and the caller's event loop would stall. The fd stays
+    // readable for the rest.
+    for (int reads = 0; reads < 4 && d_->pump(0); reads++) {
     }
     std::vector<Event> out(std::make_move_iterator(d_->pending.begin()),
                            std::make_move_iterator(d_->pending.end()));

@@ -629,6 +629,35 @@ TEST_F(ClientLocal, EventFdInterruptBarrier)
     e.detach();
 }
 
+// poll() hands over a bounded batch (about 1 MiB of records) and leaves the
+// fd readable for the rest: against a thread that reports faster than the
+// client parses, draining until empty would never return.
+TEST_F(ClientLocal, PollHandsOverABoundedBatch)
+{
+    s->transport().setQueueSize(8 << 20);
+    Spawned y({fixture("fx_syscall_loop"), "0"});
+    Engine e = s->attach(y.pid);
+    e.setEvents(ev::Syscall, ev::None, false);
+    // Fill the queue well past one batch, then stop the producer.
+    pollfd pf{s->fd(), POLLIN, 0};
+    ASSERT_EQ(::poll(&pf, 1, 3000), 1);
+    usleep(1500 * 1000);
+    ASSERT_EQ(kill(y.pid, SIGSTOP), 0);
+    ASSERT_TRUE(vmtest::waitFor([&] { return vmtest::threadState(y.pid, y.pid) == 'T'; }, 5000));
+    auto first = s->poll();
+    // Every record is at least a header: 4 reads of 256 KiB hold at most this many.
+    const size_t bound = 4 * (256u << 10) / sizeof(utrace_event);
+    EXPECT_GT(first.size(), 0u);
+    EXPECT_LE(first.size(), bound);
+    EXPECT_EQ(::poll(&pf, 1, 0), 1) << "the rest must keep the fd readable";
+    size_t rest = 0;
+    for (auto more = s->poll(); !more.empty(); more = s->poll())
+        rest += more.size();
+    EXPECT_GT(rest, 0u) << "the queue held no more than one batch: the producer was too slow";
+    EXPECT_EQ(::poll(&pf, 1, 0), 0);
+    e.detach();
+}
+
 TEST_F(ClientLocal, ErrorsSayWhatHappened)
 {
     pid_t gone;

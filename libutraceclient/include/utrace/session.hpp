@@ -176,7 +176,8 @@ public:
 
     // Readable when events are waiting; for poll/epoll/QSocketNotifier.
     int fd();
-    // Events already read, without blocking; reads what the fd has.
+    // Events already read, without blocking; reads what the fd has, up to
+    // about 1 MiB per call (the fd stays readable while more is queued).
     std::vector<Event> poll();
     // Next event, waiting up to timeout (-1 ms: forever); nullopt on timeout.
     std::optional<Event> wait(int timeoutMs);
