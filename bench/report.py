@@ -163,7 +163,9 @@ lines += ["", "## Method", "",
           "event as a line (numbers only, never holding a thread) into /dev/null; without "
           "`--no-stop` it holds a thread where it must read strings or buffers from memory, as "
           "strace does, and is measured on strace's shorter dd. Both CLI figures are the CLI's "
-          "whole run, start-up included.",
+          "whole run, start-up included. Report-only, the CLI formats slower than dd makes "
+          "syscalls: the kernel drops what its 1 MiB queue cannot hold (the CLI says how many), "
+          "and dd is not slowed by a reader it never waits for.",
           "- P3: a getppid loop; /dev/utrace holds the thread at every entry and exit (filter: "
           "getppid), the client reads the held record and sends RESUME; the ptrace tracer does "
           "PTRACE_SYSCALL + waitpid. Both: two stops per syscall, ns per syscall. Through the "
