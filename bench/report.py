@@ -218,6 +218,9 @@ if any(splits.values()):
 
 
 
+p2_profiled = any(bench_dir.glob("profile-p2-*/perf-report.txt"))
+
+
 def why(r, pr):
     """The measured reasons behind the targets that are missed (pr: per_record(r))."""
     out = []
@@ -235,7 +238,8 @@ def why(r, pr):
         out.append(f"P2: {pr[0][1]:.0f} ns per record against a budget of {pr[-1][1]:.0f} ns for "
                    f"3×; the kernel's slow path, the lookup and the core's dispatch take "
                    f"{pr[1][1] + pr[2][1] + pr[3][1]:.0f} ns of it, /dev/utrace's record and its "
-                   f"reader {pr[4][1]:.0f} ns (see the split above and the P2 profile below).")
+                   f"reader {pr[4][1]:.0f} ns (see the split above"
+                   + (" and the P2 profile below)." if p2_profiled else ")."))
     try:
         gap = r["stop_resume_ns"] - r["ptrace_roundtrip_ns"]
         restart = r["reporting_pass.entry_resume_ns"] - r["reporting_pass.atomic_entry_ns"]
