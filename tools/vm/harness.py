@@ -520,6 +520,8 @@ QEMU_MIN_MAJOR = 10
 
 
 def check_qemu() -> None:
+    if os.environ.get("UTRACE_QEMU_ANY") == "1":
+        return  # vmtest textpatch on an old QEMU, to see the bug for oneself
     try:
         out = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True,
                              text=True, check=True).stdout
