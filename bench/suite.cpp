@@ -635,6 +635,8 @@ int main()
                 repeat(rounds, [&] { return runReported(ddArgv(ddCount)).seconds; }));
         else if (w == "p3")
             put("stop_resume_ns", repeat(rounds, [&] { return loopStopResume(stopCalls); }));
+        else if (w == "p3lib")
+            put("stop_resume_lib_ns", repeat(rounds, [&] { return loopStopResumeLib(stopCalls); }));
         else if (w == "stress") {
             // The traced phase's sessions back to back, to shake out hangs
             // that need one workload's leftovers (vmtest's watchdog names them).
@@ -649,7 +651,7 @@ int main()
             }
             put("stress_rounds", static_cast<double>(n));
         } else
-            die("UTRACE_BENCH_PROFILE: p1, p2, p3 or stress");
+            die("UTRACE_BENCH_PROFILE: p1, p2, p3, p3lib or stress");
         json += "}";
         std::printf("%s\n", json.c_str());
         return 0;
