@@ -1243,6 +1243,19 @@ static bool engine_wants_syscall(struct utrace_engine *engine, long nr)
 }
 
 /*
+ * Does @engine's syscall filter let this pass's syscall through to its
+ * @event callback? Asked only when the engine wants @event (@want): at
+ * every syscall, the other engines skip the filter lookup.
+ */
+static bool engine_passes(struct utrace_engine *engine,
+			  const struct utrace_report *report,
+			  unsigned long want, unsigned long event)
+{
+	return !(want & event) || report->sysnr < 0 ||
+	       engine_wants_syscall(engine, report->sysnr);
+}
+
+/*
  * Will @engine's own callback for @event run, and does the engine let it
  * answer for report_quiesce (utrace_engine_ops.quiesce_in_event)?
  */
@@ -1281,10 +1294,7 @@ start_callback(struct utrace *utrace, struct utrace_report *report,
 {
 	const struct utrace_engine_ops *ops;
 	unsigned long want;
-	bool as_signal;
-	/* Does the engine's syscall filter let this syscall through? */
-	bool passes = report->sysnr < 0 ||
-		      engine_wants_syscall(engine, report->sysnr);
+	bool as_signal, passes;
 
 	WRITE_ONCE(utrace->reporting, engine);
 	/* reporting before flags: utrace_barrier() must see us running. */
@@ -1293,6 +1303,7 @@ start_callback(struct utrace *utrace, struct utrace_report *report,
 	/* flags before ops: pairs with smp_wmb() in mark_engine_detached(). */
 	smp_rmb();
 	ops = READ_ONCE(engine->ops);
+	passes = engine_passes(engine, report, want, event);
 
 	/*
 	 * In the signal path a QUIESCE engine's report_signal stands in for
@@ -1319,8 +1330,7 @@ start_callback(struct utrace *utrace, struct utrace_report *report,
 		smp_mb();
 		want = READ_ONCE(engine->flags);
 		/* ...or changed the filter. */
-		if (report->sysnr >= 0)
-			passes = engine_wants_syscall(engine, report->sysnr);
+		passes = engine_passes(engine, report, want, event);
 	}
 
 	if (want & ENGINE_STOP)
