@@ -4,6 +4,7 @@
 #include "utrace/decode.hpp"
 #include "utrace/session.hpp"
 #include "utrace/symbolizer.hpp"
+#include <linux/utrace.h>
 
 #include <algorithm>
 #include <atomic>
@@ -459,7 +460,7 @@ private:
             return;
         }
         for (const auto &i : list)
-            if (i.state != utrace::EngineInfo::Dead)
+            if (i.state != UTRACE_STATE_DEAD)
                 return;
         std::fprintf(stderr, "utrace: every traced thread has ended (their exit records were "
                              "among the dropped ones)\n");

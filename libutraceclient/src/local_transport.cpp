@@ -345,24 +345,12 @@ public:
         // about once per millisecond, and 256 KiB of memset each time showed.
         if (!readBuf_)
             readBuf_ = std::make_unique_for_overwrite<uint8_t[]>(kReadBytes);
-        // The fd is non-blocking (for event loops). A caller that waits for
-        // each record (stop, resume, wait: a debugger's rhythm) would pay a
-        // read that finds nothing, a poll and a second read per record; once
-        // a read came back empty, poll first, until reads find a backlog.
-        bool pollFirst = waitedLast_ && timeoutMs != 0;
         for (;;) {
-            if (!pollFirst) {
-                ssize_t n = ::read(fd_, readBuf_.get(), kReadBytes);
-                if (n > 0) {
-                    if (size_t(n) > kReadBytes / 2)
-                        waitedLast_ = false;
-                    return std::vector<uint8_t>(readBuf_.get(), readBuf_.get() + n);
-                }
-                if (n < 0 && errno != EAGAIN && errno != EINTR)
-                    throwSys(errno, "read events from " + device_);
-                waitedLast_ = true;
-            }
-            pollFirst = false;
+            ssize_t n = ::read(fd_, readBuf_.get(), kReadBytes);
+            if (n > 0)
+                return std::vector<uint8_t>(readBuf_.get(), readBuf_.get() + n);
+            if (n < 0 && errno != EAGAIN && errno != EINTR)
+                throwSys(errno, "read events from " + device_);
             int left = timeoutMs;
             if (timeoutMs >= 0) {
                 timespec now{};
@@ -691,7 +679,6 @@ private:
     std::string device_;
     int fd_ = -1;
     std::unique_ptr<uint8_t[]> readBuf_;
-    bool waitedLast_ = false; // the last read found nothing: poll before reading
     DeviceInfo info_;
     std::mutex launchMutex_;
     std::map<pid_t, Launched> launched_;

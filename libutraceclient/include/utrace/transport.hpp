@@ -58,8 +58,7 @@ struct EngineInfo {
     pid_t tid = 0;
     uint64_t events = 0;
     uint64_t stopEvents = 0;
-    uint32_t state = 0; // UTRACE_STATE_*: the values below
-    static constexpr uint32_t Running = 0, Held = 1, Dead = 2;
+    uint32_t state = 0; // UTRACE_STATE_*
 };
 
 struct ProcessInfo {
