@@ -92,7 +92,10 @@ RunResult run(const std::vector<std::string> &argv, const std::string &input = "
                                         deadline - std::chrono::steady_clock::now())
                                         .count());
         pollfd p{out[0], POLLIN, 0};
-        if (left <= 0 || poll(&p, 1, left) == 0) {
+        int ready = left > 0 ? poll(&p, 1, left) : 0;
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready == 0) {
             r.timedOut = true;
             kill(pid, SIGKILL);
             r.out += "\n[killed after " + std::to_string(kRunSeconds) + " s]";

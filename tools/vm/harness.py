@@ -512,10 +512,7 @@ def kvm_usable() -> bool:
     return os.access("/dev/kvm", os.R_OK | os.W_OK)
 
 
-# Under multi-threaded TCG, QEMU before 10 now and then runs stale code on
-# one vCPU after the other patched it (text_poke_bp, at every static key or
-# tracepoint switched): "Oops: int3", or a vCPU spinning for good in the
-# patched function. tools/install-deps installs 10 from bookworm-backports.
+# The QEMU tools/install-deps installs (why: there, and vmtest textpatch).
 QEMU_MIN_MAJOR = 10
 
 
